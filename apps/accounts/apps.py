@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "apps.accounts"
+    label = "accounts"
+
+    def ready(self):
+        from django.contrib import admin
+
+        # The Django admin is a superuser's tool; managers use the back-office.
+        admin.site.has_permission = lambda request: bool(
+            request.user.is_active and request.user.is_superuser
+        )

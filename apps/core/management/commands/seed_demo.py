@@ -1,0 +1,23 @@
+"""Build (or refresh) a believable demo merchant. Safe to run again: it is idempotent.
+
+Each app contributes a `demo.seed(...)` function; later issues add theirs here in
+dependency order.
+"""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from apps.accounts import demo as accounts_demo
+from apps.stores import demo as stores_demo
+
+
+class Command(BaseCommand):
+    help = "Load the demo merchant: stores, warehouse, online shop, people (idempotent)."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            locations = stores_demo.seed()
+            users = accounts_demo.seed(locations)
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo data ready: {len(locations)} locations, {len(users)} people.")
+        )

@@ -1,0 +1,40 @@
+"""Event streams: what other screens and POS clients must see, written with the change.
+
+A change that must reach others appends an Event to a named stream in the same
+transaction (ARCHITECTURE rule 4). Sequence numbers are per stream and follow commit
+order: `event_append` takes them from the Stream row with an atomic UPDATE, whose row
+lock is held until commit, so a transaction that got number N commits before any
+transaction can get N+1. A reader that has seen N therefore never later finds a
+committed event below N that it missed, which a plain autoincrement id does not give.
+"""
+
+from django.db import models
+
+
+class Stream(models.Model):
+    """One row per stream: its name and the last sequence number handed out."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    last_seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.last_seq}"
+
+
+class Event(models.Model):
+    stream = models.CharField(max_length=100)
+    seq = models.BigIntegerField()
+    type = models.CharField(max_length=40)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "seq"], name="event_stream_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stream}#{self.seq} {self.type}"
+
+    def as_message(self) -> dict:
+        return {"type": self.type, "seq": self.seq, **self.payload}

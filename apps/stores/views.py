@@ -1,0 +1,40 @@
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from apps.core.errors import NotFound
+from apps.core.htmx import render_page
+
+from .middleware import SESSION_KEY
+from .selectors import location_get_visible
+
+
+def get_visible_location_or_404(user, code: str):
+    try:
+        return location_get_visible(user, code)
+    except NotFound as error:
+        raise Http404(error.detail) from error
+
+
+@login_required
+def dashboard(request, code: str):
+    location = get_visible_location_or_404(request.user, code)
+    request.session[SESSION_KEY] = location.code
+    return render_page(request, "stores/dashboard.html", {"location": location})
+
+
+@login_required
+@require_POST
+def switch(request):
+    location = get_visible_location_or_404(request.user, request.POST.get("location", ""))
+    request.session[SESSION_KEY] = location.code
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = ""
+    response = redirect(target or "stores:dashboard", **({} if target else {"code": location.code}))
+    if request.htmx:
+        # A full navigation: every area re-renders for the new location.
+        response["HX-Redirect"] = response["Location"]
+    return response

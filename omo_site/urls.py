@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+api_v1 = [
+    path("", include("apps.accounts.api_urls")),
+]
+
+urlpatterns = [
+    path("", include("apps.core.urls")),
+    path("accounts/", include("apps.accounts.urls")),
+    path("stores/", include("apps.stores.urls")),
+    path("catalog/", include("apps.catalog.urls")),
+    path("stock/", include("apps.inventory.urls")),
+    path("orders/", include("apps.sales.urls")),
+    path("members/", include("apps.loyalty.urls")),
+    path("staff/", include("apps.staff_binding.urls")),
+    path("campaigns/", include("apps.campaigns.urls")),
+    path("imports/", include("apps.imports.urls")),
+    path("reports/", include("apps.reports.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,38 @@
+"""A task through a real Celery worker (a thread consuming the broker), not eager mode."""
+
+from datetime import timedelta
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.events import event_append
+from apps.core.models import Event
+from apps.core.tasks import events_prune
+from omo_site.celery import app as celery_app
+
+
+@pytest.fixture
+def real_worker(transactional_db, settings):
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.result_backend = "cache+memory://"
+    celery_app.conf.task_ignore_result = False
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        yield
+    celery_app.conf.task_always_eager = previous
+    celery_app.conf.task_ignore_result = True
+    celery_app.conf.result_backend = None
+
+
+def test_events_prune_runs_in_a_worker_and_is_safe_twice(real_worker, settings):
+    with transaction.atomic():
+        old = event_append(stream="location.A", type="stock", payload={})
+        fresh = event_append(stream="location.A", type="stock", payload={})
+    Event.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(hours=settings.OMO_EVENT_RETENTION_HOURS + 1)
+    )
+    assert events_prune.apply_async(ignore_result=False).get(timeout=20) == 1
+    assert events_prune.apply_async(ignore_result=False).get(timeout=20) == 0
+    assert list(Event.objects.values_list("pk", flat=True)) == [fresh.pk]
