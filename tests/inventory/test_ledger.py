@@ -1,0 +1,55 @@
+import pytest
+from django.db import transaction
+
+from apps.catalog.models import Product, Variant
+from apps.core.errors import InsufficientStock
+from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
+from apps.inventory.models import Movement, StockLevel
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def variant(db):
+    product = Product.objects.create(handle="tee", name="Tee")
+    return Variant.objects.create(product=product, sku="TEE-M", price="10.00")
+
+
+def apply(*changes, allow_short=False):
+    with transaction.atomic():
+        return stock_apply(changes=list(changes), actor=Actor(), allow_short=allow_short)
+
+
+def test_receipt_updates_level_ledger_and_stream(variant, store_a):
+    result = apply(StockChange(variant.pk, store_a.pk, Reason.RECEIPT, on_hand=5))
+    level = StockLevel.objects.get(variant=variant, location=store_a)
+    assert (level.on_hand, level.reserved, level.available, level.seq) == (5, 0, 5, 1)
+    assert [(m.delta_on_hand, m.on_hand_after, m.seq) for m in Movement.objects.all()] == [(5, 5, 1)]
+    assert result.shortfalls == []
+
+
+def test_reservation_beyond_available_changes_nothing(variant, store_a):
+    apply(StockChange(variant.pk, store_a.pk, Reason.RECEIPT, on_hand=2))
+    with pytest.raises(InsufficientStock):
+        apply(StockChange(variant.pk, store_a.pk, Reason.RESERVATION, reserved=3))
+    level = StockLevel.objects.get()
+    assert (level.on_hand, level.reserved) == (2, 0)
+    assert Movement.objects.count() == 1
+
+
+def test_short_pos_sale_is_recorded_and_reported(variant, store_a):
+    apply(StockChange(variant.pk, store_a.pk, Reason.RECEIPT, on_hand=1))
+    result = apply(StockChange(variant.pk, store_a.pk, Reason.SALE, on_hand=-3), allow_short=True)
+    assert StockLevel.objects.get().on_hand == -2
+    assert [s.quantity_short for s in result.shortfalls] == [2]
+
+
+def test_no_negative_location_caps_on_hand_at_zero_and_ledger_still_sums(variant, store_a):
+    store_a.allows_negative_stock = False
+    store_a.save()
+    apply(StockChange(variant.pk, store_a.pk, Reason.RECEIPT, on_hand=1))
+    result = apply(StockChange(variant.pk, store_a.pk, Reason.SALE, on_hand=-3), allow_short=True)
+    level = StockLevel.objects.get()
+    assert level.on_hand == 0
+    assert sum(Movement.objects.values_list("delta_on_hand", flat=True)) == 0
+    assert [s.quantity_short for s in result.shortfalls] == [2]
