@@ -4,6 +4,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 api_v1 = [
     path("", include("apps.accounts.api_urls")),
+    path("", include("apps.catalog.api_urls")),
+    path("", include("apps.inventory.api_urls")),
+    path("", include("apps.sales.api_urls")),
 ]
 
 urlpatterns = [

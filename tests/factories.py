@@ -4,6 +4,7 @@ import factory
 
 from apps.accounts.models import ApiClient, Membership, User
 from apps.accounts.services import api_client_script_create
+from apps.catalog.models import Barcode, Category, Product, Variant
 from apps.stores.models import Location
 
 TEST_PASSWORD = "correct-horse-battery"
@@ -70,3 +71,40 @@ def pos_device(location: Location, name: str = "Till 1") -> tuple[ApiClient, str
 
 def integration(name: str = "Online shop") -> tuple[ApiClient, str]:
     return api_client_script_create(kind=ApiClient.Kind.INTEGRATION, name=name, location=None)
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+        django_get_or_create = ("path",)
+
+    name = factory.Sequence(lambda n: f"Category {n}")
+    path = factory.LazyAttribute(lambda o: o.name)
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+        django_get_or_create = ("handle",)
+
+    handle = factory.Sequence(lambda n: f"product-{n}")
+    name = factory.Sequence(lambda n: f"Product {n}")
+    brand = "Acme"
+
+
+class VariantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Variant
+        django_get_or_create = ("sku",)
+
+    product = factory.SubFactory(ProductFactory)
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    price = "19.90"
+
+
+class BarcodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Barcode
+
+    variant = factory.SubFactory(VariantFactory)
+    code = factory.Sequence(lambda n: f"3000000{n:06d}")

@@ -24,7 +24,9 @@ def test_receipt_updates_level_ledger_and_stream(variant, store_a):
     result = apply(StockChange(variant.pk, store_a.pk, Reason.RECEIPT, on_hand=5))
     level = StockLevel.objects.get(variant=variant, location=store_a)
     assert (level.on_hand, level.reserved, level.available, level.seq) == (5, 0, 5, 1)
-    assert [(m.delta_on_hand, m.on_hand_after, m.seq) for m in Movement.objects.all()] == [(5, 5, 1)]
+    assert [(m.delta_on_hand, m.on_hand_after, m.seq) for m in Movement.objects.all()] == [
+        (5, 5, 1)
+    ]
     assert result.shortfalls == []
 
 

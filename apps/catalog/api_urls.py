@@ -1,0 +1,3 @@
+"""API routes of this app, mounted under /api/v1/ by omo_site/urls.py."""
+
+urlpatterns: list = []
