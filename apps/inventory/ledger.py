@@ -187,10 +187,10 @@ def stock_apply(
         raise InsufficientStock(
             "Not enough stock available.", extra={"variants": sorted(set(short_skus))}
         )
-    return _write(levels, movements, shortfalls)
+    return _write(levels, movements, shortfalls, reference_type, reference_id)
 
 
-def _write(levels, movements, shortfalls) -> AppliedStock:
+def _write(levels, movements, shortfalls, reference_type, reference_id) -> AppliedStock:
     touched = {(m.location_id, m.variant_id) for m in movements}
     movement_of = {(m.location_id, m.variant_id, m.reason): m for m in movements}
     codes = dict(Location.objects.filter(pk__in={k[0] for k in touched}).values_list("pk", "code"))

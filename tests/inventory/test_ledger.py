@@ -55,3 +55,19 @@ def test_no_negative_location_caps_on_hand_at_zero_and_ledger_still_sums(variant
     assert level.on_hand == 0
     assert sum(Movement.objects.values_list("delta_on_hand", flat=True)) == 0
     assert [s.quantity_short for s in result.shortfalls] == [2]
+
+
+def test_short_sale_raises_a_discrepancy_with_its_reference(variant, store_a):
+    from apps.inventory.models import Discrepancy
+
+    with transaction.atomic():
+        stock_apply(
+            changes=[StockChange(variant.pk, store_a.pk, Reason.SALE, on_hand=-2)],
+            actor=Actor(),
+            reference_type="sale",
+            reference_id="SA1-000001",
+            allow_short=True,
+        )
+    discrepancy = Discrepancy.objects.get()
+    assert (discrepancy.quantity_short, discrepancy.reference_id) == (2, "SA1-000001")
+    assert discrepancy.status == "open"
