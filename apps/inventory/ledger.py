@@ -224,22 +224,23 @@ def _write(levels, movements, shortfalls, reference_type, reference_id) -> Appli
         [levels[k] for k in ordered], ["on_hand", "reserved", "seq", "updated_at"]
     )
     Movement.objects.bulk_create(movements)
-    return AppliedStock(
-        movements=movements,
-        levels={k: levels[k] for k in ordered},
-        shortfalls=[
-            Shortfall(level, movement_of.get((c.location_id, c.variant_id, c.reason)), short)
-            for level, c, short in shortfalls
-        ],
+    found = [
+        Shortfall(level, movement_of.get((c.location_id, c.variant_id, c.reason)), short)
+        for level, c, short in shortfalls
+    ]
+    # The shelf is the truth: a short sale is recorded, and raised for a manager here.
+    Discrepancy.objects.bulk_create(
+        [
+            Discrepancy(
+                level=item.level,
+                movement=item.movement,
+                quantity_short=item.quantity_short,
+                reference_type=reference_type,
+                reference_id=str(reference_id),
+            )
+            for item in found
+        ]
     )
-
-
-__all__ = [
-    "Actor",
-    "AppliedStock",
-    "Reason",
-    "Shortfall",
-    "StockChange",
-    "levels_lock",
-    "stock_apply",
-]
+    return AppliedStock(
+        movements=movements, levels={k: levels[k] for k in ordered}, shortfalls=found
+    )
