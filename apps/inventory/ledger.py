@@ -21,7 +21,7 @@ from apps.core.errors import InsufficientStock, ValidationFailed
 from apps.core.events import PendingEvent, events_append, location_stream
 from apps.stores.models import Location
 
-from .models import Movement, StockLevel
+from .models import Discrepancy, Movement, StockLevel
 
 Reason = Movement.Reason
 
