@@ -6,9 +6,9 @@ edits a URL to another store's code gets 404 and sees nothing of it.
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from apps.core.errors import NotFound
+from apps.core.errors import ForbiddenLocation, NotFound
 
 from .models import Location
 
@@ -50,3 +50,29 @@ def location_get_visible(actor, code: str) -> Location:
 
 def location_can_manage(actor, location: Location) -> bool:
     return location_list_managed(actor).filter(pk=location.pk).exists()
+
+
+def location_list_readable_by_client(client) -> QuerySet[Location]:
+    """Locations whose stock an API client (POS device or integration) may read or watch.
+
+    A POS device: its own location always (even while it is being closed down), and
+    every other active store or warehouse, because cross-store lookup ("is it in stock
+    next door?") is the point of the feature. An integration (the online shop): every
+    active location. Anything else (inactive, other online shops): none. The HTTP stock
+    reads and the websocket `watch` both use this one rule.
+    """
+    if client is None or not getattr(client, "is_api_client", False):
+        return Location.objects.none()
+    if client.is_pos_device:
+        others = Q(active=True, kind__in=[Location.Kind.STORE, Location.Kind.WAREHOUSE])
+        return Location.objects.filter(others | Q(pk=client.location_id))
+    return Location.objects.filter(active=True)
+
+
+def location_get_readable_by_client(client, code: str) -> Location:
+    """The location with this code if the client may read it; ForbiddenLocation (403)
+    otherwise, for an unknown code too, so the answer never tells which codes exist."""
+    location = location_list_readable_by_client(client).filter(code=code).first()
+    if location is None:
+        raise ForbiddenLocation(f"You may not read location {code!r}.")
+    return location
