@@ -1,0 +1,206 @@
+"""Stocktakes: a count sheet per location, counted against expected, posted as movements.
+
+The rule that makes counting while the store keeps selling right: each line remembers
+`expected`, the level's on hand at the moment the line was (last) counted. Posting
+writes `counted - expected` as a stocktake movement, applied to whatever on hand is at
+posting time. A sale made after the line was counted has already taken its unit from
+on hand and is not in `expected`, so it is neither lost nor counted twice:
+
+    counted 10 (expected 12) -> sale of 1 -> post: on hand 11 + (10 - 12) = 9 = 10 - 1.
+
+Only counted lines are posted; variants nobody counted are left alone.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Count, F, QuerySet, Sum
+from django.utils import timezone
+
+from apps.catalog.models import Variant
+from apps.core.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
+from apps.stores.models import Location
+from apps.stores.selectors import location_can_manage, location_list_visible
+
+from .ledger import Actor, Reason, StockChange, stock_apply
+from .models import StockLevel, Stocktake, StocktakeLine
+from .transfers import quantity_parse, variant_by_code
+
+Status = Stocktake.Status
+REFERENCE_TYPE = "stocktake"
+
+
+def stocktake_list_visible(actor) -> QuerySet[Stocktake]:
+    return (
+        Stocktake.objects.filter(location__in=location_list_visible(actor).values("pk"))
+        .select_related("location")
+        .annotate(line_count=Count("lines"))
+    )
+
+
+def stocktake_get_visible(actor, pk) -> Stocktake:
+    """Raises NotFound for a stocktake of a location the actor may not see."""
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise NotFound("No such stocktake.") from None
+    stocktake = (
+        Stocktake.objects.filter(location__in=location_list_visible(actor).values("pk"), pk=pk)
+        .select_related("location")
+        .first()
+    )
+    if stocktake is None:
+        raise NotFound("No such stocktake.")
+    return stocktake
+
+
+def stocktake_lines(stocktake: Stocktake) -> QuerySet[StocktakeLine]:
+    """Lines with their difference (counted - expected), last counted first."""
+    return (
+        stocktake.lines.select_related("variant__product")
+        .annotate(difference=F("counted") - F("expected"))
+        .order_by("-counted_at", "-pk")
+    )
+
+
+def stocktake_totals(stocktake: Stocktake) -> dict:
+    return stocktake.lines.aggregate(
+        lines=Count("pk"), counted=Sum("counted"), expected=Sum("expected")
+    )
+
+
+def _require_manager(actor, location: Location) -> None:
+    if location_can_manage(actor, location):
+        return
+    if not location_list_visible(actor).filter(pk=location.pk).exists():
+        raise NotFound("No such stocktake.")
+    raise PermissionDenied(f"Only the managers of {location.code} may count stock there.")
+
+
+def _lock(stocktake: Stocktake) -> Stocktake:
+    return Stocktake.objects.select_for_update().select_related("location").get(pk=stocktake.pk)
+
+
+@transaction.atomic
+def stocktake_start(*, location: Location, actor, note: str = "") -> Stocktake:
+    """Open a count sheet. One counting stocktake per location at a time.
+    Raises Conflict (stocktake_in_progress), NotFound / PermissionDenied."""
+    if not location_list_visible(actor).filter(pk=location.pk).exists():
+        raise NotFound(f"No location {location.code!r}.")
+    _require_manager(actor, location)
+    # Serialises two managers pressing "start" together at the same location.
+    Location.objects.select_for_update().filter(pk=location.pk).first()
+    running = Stocktake.objects.filter(location=location, status=Status.COUNTING).first()
+    if running is not None:
+        raise Conflict(
+            f"{running.number} is already counting at {location.code}.",
+            code="stocktake_in_progress",
+            extra={"stocktake": running.pk},
+        )
+    stocktake = Stocktake.objects.create(
+        number=f"ST-tmp-{timezone.now().timestamp()}",
+        location=location,
+        note=(note or "").strip()[:255],
+        started_by=actor,
+    )
+    stocktake.number = f"ST-{stocktake.pk:06d}"
+    stocktake.save(update_fields=["number"])
+    return stocktake
+
+
+@transaction.atomic
+def stocktake_count(
+    *,
+    stocktake: Stocktake,
+    actor,
+    variant: Variant | None = None,
+    code: str = "",
+    counted: object = None,
+    increment: int | None = None,
+) -> StocktakeLine:
+    """Record a count: `counted` sets the line (typed quantity), `increment` adds to it
+    (a scanned barcode adds 1).
+
+    `expected` is taken from the level's on hand now, each time the count changes, so
+    the difference posted later is relative to the stock as it was when the shelf was
+    counted (see the module docstring). Raises UnknownSku, ValidationFailed,
+    InvalidTransition (not counting), NotFound / PermissionDenied.
+    """
+    stocktake = _lock(stocktake)
+    _require_manager(actor, stocktake.location)
+    if stocktake.status != Status.COUNTING:
+        raise InvalidTransition(f"{stocktake.number} is {stocktake.get_status_display().lower()}.")
+    if variant is None:
+        variant = variant_by_code(code)
+    if counted is None and increment is None:
+        increment = 1
+    quantity = (
+        quantity_parse(counted, field="counted", allow_zero=True) if counted is not None else None
+    )
+    on_hand = (
+        StockLevel.objects.filter(location_id=stocktake.location_id, variant=variant)
+        .values_list("on_hand", flat=True)
+        .first()
+    ) or 0
+    line = (
+        StocktakeLine.objects.select_for_update()
+        .filter(stocktake=stocktake, variant=variant)
+        .first()
+    )
+    if line is None:
+        line = StocktakeLine(stocktake=stocktake, variant=variant, counted=0)
+    line.counted = quantity if quantity is not None else line.counted + int(increment)
+    line.expected = on_hand
+    line.save()
+    line.variant = variant
+    return line
+
+
+@transaction.atomic
+def stocktake_post(*, stocktake: Stocktake, actor) -> Stocktake:
+    """Post counted - expected for every counted line whose count differs.
+
+    The count is the shelf's truth, so a line may take on hand below what is reserved
+    (a discrepancy is raised then, as for a short sale). Raises InvalidTransition
+    (already posted or cancelled: nothing changes), NotFound / PermissionDenied."""
+    stocktake = _lock(stocktake)
+    _require_manager(actor, stocktake.location)
+    if stocktake.status != Status.COUNTING:
+        raise InvalidTransition(f"{stocktake.number} is {stocktake.get_status_display().lower()}.")
+    changes = [
+        StockChange(
+            variant_id,
+            stocktake.location_id,
+            Reason.STOCKTAKE,
+            on_hand=counted - expected,
+            note=f"counted {counted}, expected {expected}",
+        )
+        for variant_id, counted, expected in stocktake.lines.order_by("variant_id").values_list(
+            "variant_id", "counted", "expected"
+        )
+        if counted != expected
+    ]
+    if changes:
+        stock_apply(
+            changes=changes,
+            actor=Actor.of(actor),
+            reference_type=REFERENCE_TYPE,
+            reference_id=stocktake.number,
+            allow_short=True,
+        )
+    stocktake.status = Status.POSTED
+    stocktake.posted_at = timezone.now()
+    stocktake.save(update_fields=["status", "posted_at"])
+    return stocktake
+
+
+@transaction.atomic
+def stocktake_cancel(*, stocktake: Stocktake, actor) -> Stocktake:
+    """Drop a counting stocktake; no stock moves. Raises InvalidTransition."""
+    stocktake = _lock(stocktake)
+    _require_manager(actor, stocktake.location)
+    if stocktake.status != Status.COUNTING:
+        raise InvalidTransition(f"{stocktake.number} is {stocktake.get_status_display().lower()}.")
+    stocktake.status = Status.CANCELLED
+    stocktake.save(update_fields=["status"])
+    return stocktake

@@ -1,0 +1,228 @@
+import pytest
+from django.db import transaction
+
+from apps.core.errors import (
+    InsufficientStock,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    UnknownSku,
+    ValidationFailed,
+)
+from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
+from apps.inventory.models import Movement, StockLevel, Transfer, TransferLine
+from apps.inventory.transfers import (
+    LineInput,
+    in_transit_by_destination,
+    transfer_cancel,
+    transfer_create,
+    transfer_receive,
+    transfer_ship,
+)
+from tests.factories import BarcodeFactory, LocationFactory, VariantFactory, manager_of
+
+pytestmark = pytest.mark.django_db
+
+
+def receive(variant, location, quantity):
+    with transaction.atomic():
+        stock_apply(
+            changes=[StockChange(variant.pk, location.pk, Reason.RECEIPT, on_hand=quantity)],
+            actor=Actor(),
+        )
+
+
+def on_hand(variant, location):
+    return (
+        StockLevel.objects.filter(variant=variant, location=location)
+        .values_list("on_hand", flat=True)
+        .first()
+        or 0
+    )
+
+
+def snapshot():
+    return (
+        list(StockLevel.objects.order_by("pk").values_list("on_hand", "reserved")),
+        Movement.objects.count(),
+        list(Transfer.objects.order_by("pk").values_list("status", flat=True)),
+        list(TransferLine.objects.order_by("pk").values_list("quantity", "quantity_received")),
+    )
+
+
+@pytest.fixture
+def warehouse(db):
+    return LocationFactory(code="W01", name="Warehouse", kind="warehouse")
+
+
+@pytest.fixture
+def tee(warehouse):
+    variant = VariantFactory(sku="TEE-M")
+    BarcodeFactory(variant=variant, code="4006381333931")
+    receive(variant, warehouse, 10)
+    return variant
+
+
+@pytest.fixture
+def manager_w(warehouse):
+    return manager_of(warehouse, email="w@example.test")
+
+
+def draft(warehouse, store, actor, quantity=4, code="TEE-M"):
+    return transfer_create(
+        source=warehouse,
+        destination=store,
+        lines=[LineInput(code=code, quantity=quantity)],
+        actor=actor,
+    )
+
+
+def test_create_ship_receive_short_moves_stock_and_records_the_difference(
+    warehouse, store_a, tee, hq_admin
+):
+    transfer = draft(warehouse, store_a, hq_admin, quantity=4, code="4006381333931")
+    assert transfer.number == f"TR-{transfer.pk:06d}"
+    assert transfer.status == "draft"
+    assert on_hand(tee, warehouse) == 10
+
+    transfer_ship(transfer=transfer, actor=hq_admin)
+    assert on_hand(tee, warehouse) == 6
+    assert in_transit_by_destination([tee.pk]) == {(store_a.pk, tee.pk): 4}
+
+    line = transfer.lines.get()
+    transfer_receive(transfer=transfer, counts={line.pk: "3"}, actor=hq_admin)
+    line.refresh_from_db()
+    transfer.refresh_from_db()
+    assert (transfer.status, line.quantity, line.quantity_received) == ("received", 4, 3)
+    assert on_hand(tee, store_a) == 3
+    assert in_transit_by_destination([tee.pk]) == {}
+    rows = list(
+        Movement.objects.filter(reference_type="transfer", reference_id=transfer.number)
+        .order_by("pk")
+        .values_list("location__code", "reason", "delta_on_hand")
+    )
+    assert rows == [("W01", "transfer_out", -4), ("SA1", "transfer_in", 3)]
+
+
+def test_lines_of_the_same_variant_are_merged(warehouse, store_a, tee, hq_admin):
+    transfer = transfer_create(
+        source=warehouse,
+        destination=store_a,
+        lines=[LineInput(code="TEE-M", quantity=2), LineInput(code="4006381333931", quantity=3)],
+        actor=hq_admin,
+    )
+    assert list(transfer.lines.values_list("quantity", flat=True)) == [5]
+
+
+def test_receive_over_counts_the_extra(warehouse, store_a, tee, hq_admin):
+    transfer = draft(warehouse, store_a, hq_admin, quantity=2)
+    transfer_ship(transfer=transfer, actor=hq_admin)
+    line = transfer.lines.get()
+    transfer_receive(transfer=transfer, counts={line.pk: 3}, actor=hq_admin)
+    assert on_hand(tee, store_a) == 3
+    assert on_hand(tee, warehouse) == 8
+
+
+def test_ship_without_enough_stock_is_refused_and_nothing_moves(warehouse, store_a, tee, hq_admin):
+    transfer = draft(warehouse, store_a, hq_admin, quantity=11)
+    before = snapshot()
+    with pytest.raises(InsufficientStock):
+        transfer_ship(transfer=transfer, actor=hq_admin)
+    assert snapshot() == before
+
+
+def test_double_transitions_are_409_and_change_nothing(warehouse, store_a, tee, hq_admin):
+    transfer = draft(warehouse, store_a, hq_admin)
+    transfer_ship(transfer=transfer, actor=hq_admin)
+    before = snapshot()
+    with pytest.raises(InvalidTransition) as error:
+        transfer_ship(transfer=transfer, actor=hq_admin)
+    assert error.value.status_code == 409
+    assert snapshot() == before
+
+    transfer_receive(transfer=transfer, counts={}, actor=hq_admin)
+    before = snapshot()
+    for action in (transfer_receive, transfer_cancel):
+        kwargs = {"counts": {}} if action is transfer_receive else {}
+        with pytest.raises(InvalidTransition):
+            action(transfer=transfer, actor=hq_admin, **kwargs)
+    assert snapshot() == before
+
+
+def test_cancel_draft_moves_nothing_and_cancel_shipped_returns_stock(
+    warehouse, store_a, tee, hq_admin
+):
+    first = draft(warehouse, store_a, hq_admin)
+    movements = Movement.objects.count()
+    transfer_cancel(transfer=first, actor=hq_admin)
+    assert Movement.objects.count() == movements
+    assert Transfer.objects.get(pk=first.pk).status == "cancelled"
+
+    second = draft(warehouse, store_a, hq_admin, quantity=3)
+    transfer_ship(transfer=second, actor=hq_admin)
+    assert on_hand(tee, warehouse) == 7
+    transfer_cancel(transfer=second, actor=hq_admin)
+    assert on_hand(tee, warehouse) == 10
+    last = Movement.objects.order_by("-pk").first()
+    assert (last.location_id, last.reason, last.delta_on_hand) == (warehouse.pk, "transfer_in", 3)
+    assert in_transit_by_destination([tee.pk]) == {}
+
+
+@pytest.mark.parametrize(
+    ("quantity", "error"),
+    [
+        ("0", ValidationFailed),
+        ("-2", ValidationFailed),
+        ("1.5", ValidationFailed),
+        ("", ValidationFailed),
+    ],
+)
+def test_bad_quantities_are_refused(warehouse, store_a, tee, hq_admin, quantity, error):
+    with pytest.raises(error):
+        draft(warehouse, store_a, hq_admin, quantity=quantity)
+    assert Transfer.objects.count() == 0
+
+
+def test_unknown_sku_and_own_source_are_refused(warehouse, tee, store_a, hq_admin):
+    with pytest.raises(UnknownSku):
+        draft(warehouse, store_a, hq_admin, code="NOPE")
+    with pytest.raises(ValidationFailed) as error:
+        draft(warehouse, warehouse, hq_admin)
+    assert error.value.errors[0]["field"] == "destination"
+    assert Transfer.objects.count() == 0
+
+
+def test_other_managers_get_404_or_403_and_nothing_changes(
+    warehouse, store_a, store_b, tee, manager_w, manager_a, manager_b
+):
+    transfer = draft(warehouse, store_a, manager_w)
+    before = snapshot()
+    # Store B's manager sees neither end: the transfer does not exist for them.
+    with pytest.raises(NotFound):
+        transfer_ship(transfer=transfer, actor=manager_b)
+    with pytest.raises(NotFound):
+        draft(warehouse, store_b, manager_b)
+    # Store A's manager sees it (destination) but only the source ships it.
+    with pytest.raises(PermissionDenied):
+        transfer_ship(transfer=transfer, actor=manager_a)
+    assert snapshot() == before
+
+    transfer_ship(transfer=transfer, actor=manager_w)
+    before = snapshot()
+    with pytest.raises(NotFound):
+        transfer_receive(transfer=transfer, counts={}, actor=manager_b)
+    with pytest.raises(PermissionDenied):
+        transfer_receive(transfer=transfer, counts={}, actor=manager_w)
+    assert snapshot() == before
+    transfer_receive(transfer=transfer, counts={}, actor=manager_a)
+    assert on_hand(tee, store_a) == 4
+
+
+def test_receive_with_a_bad_count_changes_nothing(warehouse, store_a, tee, hq_admin):
+    transfer = draft(warehouse, store_a, hq_admin)
+    transfer_ship(transfer=transfer, actor=hq_admin)
+    line = transfer.lines.get()
+    before = snapshot()
+    with pytest.raises(ValidationFailed):
+        transfer_receive(transfer=transfer, counts={line.pk: "-1"}, actor=hq_admin)
+    assert snapshot() == before
