@@ -8,7 +8,7 @@ from apps.core.errors import NotFound
 from apps.core.htmx import render_page
 
 from .middleware import SESSION_KEY
-from .selectors import location_get_visible
+from .selectors import location_can_manage, location_get_visible
 
 
 def get_visible_location_or_404(user, code: str):
@@ -22,7 +22,8 @@ def get_visible_location_or_404(user, code: str):
 def dashboard(request, code: str):
     location = get_visible_location_or_404(request.user, code)
     request.session[SESSION_KEY] = location.code
-    return render_page(request, "stores/dashboard.html", {"location": location})
+    context = {"location": location, "can_manage": location_can_manage(request.user, location)}
+    return render_page(request, "stores/dashboard.html", context)
 
 
 @login_required
