@@ -5,6 +5,15 @@ import) builds a list of `StockChange`s and calls `stock_apply` inside its trans
 It locks the touched levels in a fixed order (location, variant), checks the rules,
 updates the balances, appends one ledger Movement per change and one event per changed
 level on the location's stream, all in the caller's transaction.
+
+Two paths, same rules. The fast path (a few levels, each changed once: a sale, a
+receipt, a reservation) changes each level with one conditional `UPDATE ... RETURNING`
+whose WHERE clause carries the rule, so locking, checking and writing is one round trip
+per level. When a row is missing or a rule refuses, the fast path undoes what it did
+(the locks are still ours) and the general path runs: create missing levels, `SELECT
+... FOR UPDATE` in (location, variant) order, check in Python, bulk update. Big batches
+(imports, demo data) take the general path directly. Either way the stream's sequence
+is taken last (`events_append`), so the stream row lock is held only until commit.
 """
 
 from __future__ import annotations
@@ -18,10 +27,12 @@ from django.utils import timezone
 
 from apps.catalog.models import Variant
 from apps.core.errors import InsufficientStock, ValidationFailed
-from apps.core.events import PendingEvent, events_append, location_stream
+from apps.core.events import PendingEvent, events_append, location_stream, on_commit
 from apps.stores.models import Location
 
+from .alerts import threshold_crossed
 from .models import Discrepancy, Movement, StockLevel
+from .tasks import stock_alerts_evaluate
 
 Reason = Movement.Reason
 
@@ -79,24 +90,38 @@ def levels_lock(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockL
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    location_ids = {location_id for location_id, _ in wanted}
-    policies = dict(
-        Location.objects.filter(pk__in=location_ids).values_list("pk", "allows_negative_stock")
-    )
-    StockLevel.objects.bulk_create(
-        [
-            StockLevel(
-                location_id=location_id,
-                variant_id=variant_id,
-                negative_allowed=policies.get(location_id, True),
-            )
-            for location_id, variant_id in wanted
-        ],
-        ignore_conflicts=True,
-    )
     by_location: dict[int, list[int]] = defaultdict(list)
     for location_id, variant_id in wanted:
         by_location[location_id].append(variant_id)
+    locked = _select_for_update(by_location)
+    missing = [key for key in wanted if key not in locked]
+    if missing:
+        location_ids = {location_id for location_id, _ in missing}
+        policies = dict(
+            Location.objects.filter(pk__in=location_ids).values_list("pk", "allows_negative_stock")
+        )
+        StockLevel.objects.bulk_create(
+            [
+                StockLevel(
+                    location_id=location_id,
+                    variant_id=variant_id,
+                    negative_allowed=policies.get(location_id, True),
+                )
+                for location_id, variant_id in missing
+            ],
+            ignore_conflicts=True,
+        )
+        # New rows sort anywhere among the locked ones; locking them afterwards is safe
+        # because nobody else can hold a lock on a row it could not see yet except a
+        # racing creator, which locks in the same (location, variant) order.
+        again: dict[int, list[int]] = defaultdict(list)
+        for location_id, variant_id in missing:
+            again[location_id].append(variant_id)
+        locked.update(_select_for_update(again))
+    return locked
+
+
+def _select_for_update(by_location: dict[int, list[int]]) -> dict[tuple[int, int], StockLevel]:
     locked: dict[tuple[int, int], StockLevel] = {}
     for location_id in sorted(by_location):
         rows = (
@@ -107,6 +132,35 @@ def levels_lock(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockL
         for level in rows:
             locked[(level.location_id, level.variant_id)] = level
     return locked
+
+
+# At most this many levels go through the one-UPDATE-per-level fast path.
+FAST_PATH_MAX_LEVELS = 8
+
+_FAST_UPDATE_SQL = """
+UPDATE inventory_stocklevel
+   SET on_hand = on_hand + %(on_hand)s, reserved = reserved + %(reserved)s,
+       updated_at = %(now)s
+ WHERE location_id = %(location_id)s AND variant_id = %(variant_id)s
+   AND reserved + %(reserved)s >= 0
+   AND (%(checked)s = 0 OR on_hand + %(on_hand)s >= reserved + %(reserved)s)
+RETURNING id, on_hand, reserved, reorder_point, negative_allowed,
+   (SELECT code FROM stores_location WHERE stores_location.id = location_id),
+   (SELECT sku FROM catalog_variant WHERE catalog_variant.id = variant_id)
+"""
+
+
+@dataclass
+class _Plan:
+    """What the rules decided, ready to be written."""
+
+    levels: dict[tuple[int, int], StockLevel]
+    before: dict[tuple[int, int], tuple[int, int]]  # (on_hand, reserved) before
+    movements: list[Movement]
+    shortfalls: list[tuple[StockLevel, StockChange, int]]
+    codes: dict[int, str] | None = None
+    skus: dict[int, str] | None = None
+    balances_written: bool = False
 
 
 def stock_apply(
@@ -125,18 +179,113 @@ def stock_apply(
     is recorded and reported as a Shortfall for the caller to raise a discrepancy -
     and the location's policy decides whether on hand may actually go negative.
 
-    Raises ValidationFailed (a zero change) and InsufficientStock (naming the SKUs).
+    Raises ValidationFailed (a zero change, releasing more than is reserved) and
+    InsufficientStock with extra {"lines": [{"sku", "requested", "available"}]}.
+    Either way the balances are as before.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("stock_apply must run inside the caller's transaction")
     for change in changes:
         if change.on_hand == 0 and change.reserved == 0:
             raise ValidationFailed("A stock change must change something.")
-    levels = levels_lock((c.location_id, c.variant_id) for c in changes)
+    if not changes:
+        return AppliedStock(movements=[], levels={}, shortfalls=[])
+    reference_id = str(reference_id)
+    keys = [(c.location_id, c.variant_id) for c in changes]
+    plan = None
+    if len(set(keys)) == len(keys) and len(keys) <= FAST_PATH_MAX_LEVELS:
+        plan = _plan_fast(changes, actor, reference_type, reference_id)
+    if plan is None:
+        plan = _plan_locked(changes, actor, reference_type, reference_id, allow_short)
+    return _write(plan, reference_type, reference_id)
 
+
+def _movement(level, change, old, new, actor, reference_type, reference_id) -> Movement:
+    return Movement(
+        level=level,
+        variant_id=change.variant_id,
+        location_id=change.location_id,
+        # The actual change, which a no-negative location may have capped.
+        delta_on_hand=new[0] - old[0],
+        delta_reserved=new[1] - old[1],
+        on_hand_after=new[0],
+        reserved_after=new[1],
+        reason=change.reason,
+        reference_type=reference_type,
+        reference_id=reference_id,
+        actor_user_id=actor.user_id,
+        actor_client_id=actor.client_id,
+        lot_id=change.lot_id,
+        serial=change.serial,
+        note=change.note,
+    )
+
+
+def _plan_fast(changes, actor, reference_type, reference_id) -> _Plan | None:
+    """One conditional UPDATE per level, in lock order. None: undone, use the general
+    path (a level is missing, or a rule refuses and the error must be built)."""
+    now = timezone.now()
+    done: list[StockChange] = []
+    plan = _Plan(levels={}, before={}, movements=[], shortfalls=[], codes={}, skus={})
+    plan.balances_written = True
+    with connection.cursor() as cursor:
+        for change in sorted(changes, key=lambda c: (c.location_id, c.variant_id)):
+            cursor.execute(
+                _FAST_UPDATE_SQL,
+                {
+                    "on_hand": change.on_hand,
+                    "reserved": change.reserved,
+                    "now": now,
+                    "location_id": change.location_id,
+                    "variant_id": change.variant_id,
+                    "checked": int(change.reserved > 0 or change.on_hand < 0),
+                },
+            )
+            row = cursor.fetchone()
+            if row is None:
+                _undo(cursor, done, now)
+                return None
+            done.append(change)
+            pk, on_hand, reserved, reorder_point, negative_allowed, code, sku = row
+            key = (change.location_id, change.variant_id)
+            level = StockLevel(
+                pk=pk,
+                location_id=change.location_id,
+                variant_id=change.variant_id,
+                on_hand=on_hand,
+                reserved=reserved,
+                reorder_point=reorder_point,
+                negative_allowed=bool(negative_allowed),
+                updated_at=now,
+            )
+            old = (on_hand - change.on_hand, reserved - change.reserved)
+            plan.levels[key] = level
+            plan.before[key] = old
+            plan.codes[change.location_id] = code
+            plan.skus[change.variant_id] = sku
+            plan.movements.append(
+                _movement(
+                    level, change, old, (on_hand, reserved), actor, reference_type, reference_id
+                )
+            )
+    return plan
+
+
+def _undo(cursor, done: list[StockChange], now) -> None:
+    for change in done:
+        cursor.execute(
+            "UPDATE inventory_stocklevel SET on_hand = on_hand - %s, reserved = reserved - %s"
+            " WHERE location_id = %s AND variant_id = %s",
+            [change.on_hand, change.reserved, change.location_id, change.variant_id],
+        )
+
+
+def _plan_locked(changes, actor, reference_type, reference_id, allow_short) -> _Plan:
+    levels = levels_lock((c.location_id, c.variant_id) for c in changes)
+    before = {key: (level.on_hand, level.reserved) for key, level in levels.items()}
     movements: list[Movement] = []
     shortfalls: list[tuple[StockLevel, StockChange, int]] = []
-    short_skus: list[int] = []
+    short: dict[int, list[int]] = {}  # variant_id -> [requested, available]
     for change in changes:
         level = levels[(change.location_id, change.variant_id)]
         old_on_hand, old_reserved = level.on_hand, level.reserved
@@ -146,15 +295,17 @@ def stock_apply(
             raise ValidationFailed(
                 f"Cannot release more than is reserved (variant {change.variant_id})."
             )
-        if change.reserved > 0 and new_reserved > new_on_hand:
-            short_skus.append(change.variant_id)
+        refused = (change.reserved > 0 and new_reserved > new_on_hand) or (
+            change.on_hand < 0 and new_on_hand < new_reserved and not allow_short
+        )
+        if refused:
+            requested = change.reserved if change.reserved > 0 else -change.on_hand
+            entry = short.setdefault(change.variant_id, [0, old_on_hand - old_reserved])
+            entry[0] += requested
             continue
         if change.on_hand < 0 and new_on_hand < new_reserved:
-            if not allow_short:
-                short_skus.append(change.variant_id)
-                continue
-            short = min(-change.on_hand, new_reserved - new_on_hand)
-            shortfalls.append((level, change, short))
+            shortage = min(-change.on_hand, new_reserved - new_on_hand)
+            shortfalls.append((level, change, shortage))
             if new_on_hand < 0 and not level.negative_allowed:
                 # The location forbids negative stock: the sale is still recorded, but
                 # on hand stops at zero; the discrepancy carries the difference.
@@ -164,38 +315,46 @@ def stock_apply(
         if new_on_hand == old_on_hand and new_reserved == old_reserved:
             continue
         movements.append(
-            Movement(
-                level=level,
-                variant_id=change.variant_id,
-                location_id=change.location_id,
-                # The actual change, which a no-negative location may have capped.
-                delta_on_hand=new_on_hand - old_on_hand,
-                delta_reserved=new_reserved - old_reserved,
-                on_hand_after=new_on_hand,
-                reserved_after=new_reserved,
-                reason=change.reason,
-                reference_type=reference_type,
-                reference_id=str(reference_id),
-                actor_user_id=actor.user_id,
-                actor_client_id=actor.client_id,
-                lot_id=change.lot_id,
-                serial=change.serial,
-                note=change.note,
+            _movement(
+                level,
+                change,
+                (old_on_hand, old_reserved),
+                (new_on_hand, new_reserved),
+                actor,
+                reference_type,
+                reference_id,
             )
         )
-    if short_skus:
-        raise InsufficientStock(
-            "Not enough stock available.", extra={"variants": sorted(set(short_skus))}
-        )
-    return _write(levels, movements, shortfalls, reference_type, reference_id)
+    if short:
+        skus = dict(Variant.objects.filter(pk__in=short).values_list("pk", "sku"))
+        lines = [
+            {"sku": skus.get(variant_id, str(variant_id)), "requested": req, "available": avail}
+            for variant_id, (req, avail) in sorted(short.items(), key=lambda i: skus.get(i[0], ""))
+        ]
+        detail = "Not enough stock available for " + ", ".join(x["sku"] for x in lines) + "."
+        raise InsufficientStock(detail, extra={"lines": lines})
+    return _Plan(levels=levels, before=before, movements=movements, shortfalls=shortfalls)
 
 
-def _write(levels, movements, shortfalls, reference_type, reference_id) -> AppliedStock:
-    touched = {(m.location_id, m.variant_id) for m in movements}
+def _write(plan: _Plan, reference_type: str, reference_id: str) -> AppliedStock:
+    levels, movements = plan.levels, plan.movements
+    touched = sorted({(m.location_id, m.variant_id) for m in movements})
     movement_of = {(m.location_id, m.variant_id, m.reason): m for m in movements}
-    codes = dict(Location.objects.filter(pk__in={k[0] for k in touched}).values_list("pk", "code"))
-    skus = dict(Variant.objects.filter(pk__in={k[1] for k in touched}).values_list("pk", "sku"))
-    ordered = sorted(touched)
+    codes, skus = plan.codes, plan.skus
+    if codes is None or skus is None:
+        codes = dict(
+            Location.objects.filter(pk__in={k[0] for k in touched}).values_list("pk", "code")
+        )
+        skus = dict(Variant.objects.filter(pk__in={k[1] for k in touched}).values_list("pk", "sku"))
+    now = timezone.now()
+    if not plan.balances_written:
+        for key in touched:
+            levels[key].updated_at = now
+        # Balances first (rows already locked), the stream last: its lock is held only
+        # from here to commit.
+        StockLevel.objects.bulk_update(
+            [levels[k] for k in touched], ["on_hand", "reserved", "updated_at"]
+        )
     events = events_append(
         [
             PendingEvent(
@@ -210,37 +369,57 @@ def _write(levels, movements, shortfalls, reference_type, reference_id) -> Appli
                     - levels[(location_id, variant_id)].reserved,
                 },
             )
-            for location_id, variant_id in ordered
+            for location_id, variant_id in touched
         ]
     )
-    for key, event in zip(ordered, events, strict=True):
+    for key, event in zip(touched, events, strict=True):
         levels[key].seq = event.seq
-    now = timezone.now()
-    for key in ordered:
-        levels[key].updated_at = now
     for movement in movements:
         movement.seq = levels[(movement.location_id, movement.variant_id)].seq
-    StockLevel.objects.bulk_update(
-        [levels[k] for k in ordered], ["on_hand", "reserved", "seq", "updated_at"]
-    )
+    _seq_write([levels[k] for k in touched])
     Movement.objects.bulk_create(movements)
     found = [
-        Shortfall(level, movement_of.get((c.location_id, c.variant_id, c.reason)), short)
-        for level, c, short in shortfalls
+        Shortfall(level, movement_of.get((c.location_id, c.variant_id, c.reason)), shortage)
+        for level, c, shortage in plan.shortfalls
     ]
     # The shelf is the truth: a short sale is recorded, and raised for a manager here.
-    Discrepancy.objects.bulk_create(
-        [
-            Discrepancy(
-                level=item.level,
-                movement=item.movement,
-                quantity_short=item.quantity_short,
-                reference_type=reference_type,
-                reference_id=str(reference_id),
-            )
-            for item in found
-        ]
-    )
+    if found:
+        Discrepancy.objects.bulk_create(
+            [
+                Discrepancy(
+                    level=item.level,
+                    movement=item.movement,
+                    quantity_short=item.quantity_short,
+                    reference_type=reference_type,
+                    reference_id=reference_id,
+                )
+                for item in found
+            ]
+        )
+    _alerts_enqueue(plan, touched)
     return AppliedStock(
-        movements=movements, levels={k: levels[k] for k in ordered}, shortfalls=found
+        movements=movements, levels={k: levels[k] for k in touched}, shortfalls=found
     )
+
+
+def _seq_write(levels: list[StockLevel]) -> None:
+    if len(levels) == 1:
+        StockLevel.objects.filter(pk=levels[0].pk).update(seq=levels[0].seq)
+    elif levels:
+        StockLevel.objects.bulk_update(levels, ["seq"])
+
+
+def _alerts_enqueue(plan: _Plan, touched: list[tuple[int, int]]) -> None:
+    """Only levels whose available crossed their reorder point get evaluated."""
+    crossed = []
+    for key in touched:
+        level = plan.levels[key]
+        old_on_hand, old_reserved = plan.before[key]
+        if threshold_crossed(
+            before=old_on_hand - old_reserved,
+            after=level.on_hand - level.reserved,
+            reorder_point=level.reorder_point,
+        ):
+            crossed.append(level.pk)
+    if crossed:
+        on_commit(lambda: stock_alerts_evaluate.delay(crossed))
