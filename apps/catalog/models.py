@@ -52,6 +52,9 @@ class Product(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # The product list pages by (name, id); search indexes that only PostgreSQL has
+        # (trigram on name, pattern on SKU) are created in migration 0002.
+        indexes = [models.Index(fields=["name", "id"], name="product_name_id")]
 
     def __str__(self) -> str:
         return self.name
