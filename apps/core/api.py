@@ -35,7 +35,8 @@ def _flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     if isinstance(detail, dict):
         out: list[dict[str, str]] = []
         for key, value in detail.items():
-            name = key if key != "non_field_errors" else ""
+            # str(): DRF reports list items under int keys, and item 0 must not vanish.
+            name = str(key) if key != "non_field_errors" else ""
             out += _flatten(value, f"{prefix}.{name}" if prefix and name else prefix or name)
         return out
     if isinstance(detail, list):
