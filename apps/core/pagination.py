@@ -104,5 +104,12 @@ def page_take(queryset: QuerySet, *, limit: int, seq_field: str) -> Page:
     rows = list(queryset[: limit + 1])
     has_more = len(rows) > limit
     rows = rows[:limit]
-    last = Position(seq=getattr(rows[-1], seq_field), id=rows[-1].id) if rows else None
+    last = None
+    if rows:
+        row = rows[-1]
+        # Model instances, or dicts from .values() on hot lists.
+        if isinstance(row, dict):
+            last = Position(seq=row[seq_field], id=row["id"])
+        else:
+            last = Position(seq=getattr(row, seq_field), id=row.id)
     return Page(rows=rows, last=last, has_more=has_more)
