@@ -38,3 +38,29 @@ class Event(models.Model):
 
     def as_message(self) -> dict:
         return {"type": self.type, "seq": self.seq, **self.payload}
+
+
+class IdempotencyRecord(models.Model):
+    """The first successful response to a client's creating POST, kept so that a replay
+    of the same `client_id` gets it again (shared/pos-api.md, Conventions).
+
+    Written in the same transaction as what the request created: the unique constraint
+    makes exactly one of several concurrent replays win (apps.core.idempotency)."""
+
+    client = models.ForeignKey("accounts.ApiClient", on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=60)
+    key = models.UUIDField()
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "scope", "key"], name="idempotency_record_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key} -> {self.response_status}"

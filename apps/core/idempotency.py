@@ -1,0 +1,111 @@
+"""Every creating POST is idempotent by the client's `client_id` (ARCHITECTURE rule 3).
+
+    status, body = idempotent(
+        client=request.user, scope="sales", body=request.data,
+        create=lambda: (201, SaleSerializer(sale_record(...)).data),
+    )
+
+- The same `client_id` with the same body returns the first response again (same status,
+  same body); with a different body it is 409 `idempotency_conflict`.
+- The record is inserted in the same transaction as the creation, and the unique
+  constraint on (client, scope, key) decides between concurrent replays: the loser's
+  transaction rolls back entirely, then it reads the winner's committed record.
+- Only successful responses are stored. A request refused with a 4xx changed nothing,
+  so there is nothing to replay: the client may correct it and send it again with the
+  same `client_id` (an offline queue cannot mint a new id for a sale already paid).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from rest_framework.utils.encoders import JSONEncoder
+
+from .errors import IdempotencyConflict, ValidationFailed
+from .models import IdempotencyRecord
+
+# How long a loser of a race waits for the winner's record to become visible.
+_WINNER_WAIT_SECONDS = 5.0
+
+
+def body_fingerprint(body: Any) -> str:
+    """sha256 of the canonical JSON of a request body (sorted keys, no spaces)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), cls=JSONEncoder)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def client_id_of(body: Any) -> uuid.UUID:
+    """The body's `client_id` as a UUID; ValidationFailed (400 invalid) otherwise."""
+    value = body.get("client_id") if isinstance(body, dict) else None
+    try:
+        return uuid.UUID(str(value)) if value is not None else _missing()
+    except ValueError as error:
+        raise ValidationFailed.for_field("client_id", "client_id must be a UUID.") from error
+
+
+def _missing() -> uuid.UUID:
+    raise ValidationFailed.for_field("client_id", "client_id is required.")
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> tuple[int, Any]:
+    if record.fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            f"client_id {record.key} was already used with a different request body."
+        )
+    return record.response_status, record.response_body
+
+
+def _find(client, scope: str, key: uuid.UUID) -> IdempotencyRecord | None:
+    return IdempotencyRecord.objects.filter(client=client, scope=scope, key=key).first()
+
+
+def idempotent(
+    *,
+    client,
+    scope: str,
+    body: Any,
+    create: Callable[[], tuple[int, Any]],
+    key: uuid.UUID | None = None,
+) -> tuple[int, Any]:
+    """Run `create` once per (client, scope, client_id); replay its response after.
+
+    `create` runs inside the transaction that also stores the record, and returns
+    (status, JSON-able body). A DomainError it raises propagates and nothing is stored.
+    Raises IdempotencyConflict, ValidationFailed (no or malformed client_id).
+    """
+    key = key or client_id_of(body)
+    fingerprint = body_fingerprint(body)
+    existing = _find(client, scope, key)
+    if existing is not None:
+        return _replay(existing, fingerprint)
+    try:
+        with transaction.atomic():
+            status, response_body = create()
+            # Round-trip through JSON now so a replay returns byte-for-byte the same body.
+            stored_body = json.loads(json.dumps(response_body, cls=JSONEncoder))
+            IdempotencyRecord.objects.create(
+                client=client,
+                scope=scope,
+                key=key,
+                fingerprint=fingerprint,
+                response_status=status,
+                response_body=stored_body,
+            )
+    except IntegrityError:
+        # A concurrent replay won: everything this one did is rolled back. Its record
+        # is committed (the unique index made us wait for it) or about to be.
+        deadline = time.monotonic() + _WINNER_WAIT_SECONDS
+        while True:
+            winner = _find(client, scope, key)
+            if winner is not None:
+                return _replay(winner, fingerprint)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    return status, stored_body

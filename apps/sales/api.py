@@ -1,0 +1,346 @@
+"""POS and online-shop endpoints of the sales app (shared/pos-api.md: Pricing, Sales,
+Returns, Online orders and pickups). Thin: validate, call one service, serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api import exception_handler
+from apps.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from apps.core.idempotency import idempotent
+
+from . import selectors, services
+from .models import Order, Payment
+from .pricing import LineInput, price_lines
+
+PICKUP_STEPS = {
+    "ready": Order.Status.READY,
+    "collect": Order.Status.COLLECTED,
+    "cancel": Order.Status.CANCELLED,
+}
+
+
+# --- input --------------------------------------------------------------------------------
+
+
+class LineIn(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    quantity = serializers.IntegerField()
+    lot = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    serials = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list
+    )
+
+
+class PaymentIn(serializers.Serializer):
+    method = serializers.ChoiceField(choices=Payment.Method.choices)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+class QuoteIn(serializers.Serializer):
+    lines = LineIn(many=True, allow_empty=False)
+    member = serializers.CharField(max_length=40, required=False, allow_null=True, default=None)
+    coupons = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+
+
+class ClientTotalsIn(serializers.Serializer):
+    total = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
+class SaleIn(QuoteIn):
+    client_id = serializers.UUIDField()
+    occurred_at = serializers.DateTimeField()
+    associate = serializers.CharField(max_length=40, required=False, allow_null=True, default=None)
+    points_to_redeem = serializers.IntegerField(min_value=0, required=False, default=0)
+    payments = PaymentIn(many=True)
+    offline = serializers.BooleanField(required=False, default=False)
+    client_totals = ClientTotalsIn(required=False, allow_null=True, default=None)
+    # Added field: the return this sale is the new half of (an exchange).
+    exchange_of = serializers.CharField(required=False, allow_null=True, default=None)
+
+
+class SyncIn(serializers.Serializer):
+    sales = serializers.ListField(child=serializers.DictField(), max_length=500)
+
+
+class ReturnLineIn(serializers.Serializer):
+    line_id = serializers.IntegerField()
+    quantity = serializers.IntegerField()
+
+
+class ReturnIn(serializers.Serializer):
+    client_id = serializers.UUIDField()
+    sale = serializers.CharField(max_length=30)
+    lines = ReturnLineIn(many=True, allow_empty=False)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    refund = PaymentIn(many=True)
+    restock = serializers.BooleanField(required=False, default=True)
+
+
+class OnlineOrderIn(serializers.Serializer):
+    client_id = serializers.UUIDField()
+    pickup_location = serializers.CharField(max_length=20)
+    lines = LineIn(many=True, allow_empty=False)
+    member = serializers.CharField(max_length=40, required=False, allow_null=True, default=None)
+    coupons = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    payments = PaymentIn(many=True)
+
+
+def _valid(serializer_class, data) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _line_inputs(lines) -> list[services.SaleLineInput]:
+    return [
+        services.SaleLineInput(
+            sku=line["sku"],
+            quantity=line["quantity"],
+            lot=line.get("lot", ""),
+            serials=tuple(line.get("serials", ())),
+        )
+        for line in lines
+    ]
+
+
+def _payment_inputs(payments) -> list[services.PaymentInput]:
+    return [
+        services.PaymentInput(p["method"], p["amount"], p.get("reference", "")) for p in payments
+    ]
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+def _money(value) -> str:
+    return f"{value:.2f}"
+
+
+def order_as_dict(order: Order) -> dict[str, Any]:
+    """The contract's Sale (and the Order of online orders), plus added fields."""
+    body = {
+        "id": order.pk,
+        "number": order.number,
+        "client_id": str(order.client_id) if order.client_id else None,
+        "channel": order.channel,
+        "location": order.location.code,
+        "occurred_at": order.occurred_at.isoformat(),
+        "received_at": order.received_at.isoformat(),
+        "status": order.status,
+        "lines": [
+            {
+                "id": line.pk,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "unit_price": _money(line.unit_price),
+                "discount": _money(line.discount),
+                "total": _money(line.total),
+                "quantity_returned": line.quantity_returned,
+            }
+            for line in order.lines.all()
+        ],
+        "subtotal": _money(order.subtotal),
+        "discount_total": _money(order.discount_total),
+        "total": _money(order.total),
+        "payments": [
+            {"method": p.method, "amount": _money(p.amount), "reference": p.reference}
+            for p in order.payments.all()
+        ],
+        "member": order.member,
+        "points_earned": order.points_earned,
+        "points_redeemed": order.points_redeemed,
+        "associate": order.associate,
+        "attribution": order.attribution,
+        "offline": order.offline,
+        "needs_review": order.needs_review,
+    }
+    if order.channel == Order.Channel.ONLINE:
+        body["pickup_expires_at"] = (
+            order.pickup_expires_at.isoformat() if order.pickup_expires_at else None
+        )
+    return body
+
+
+def return_as_dict(record) -> dict[str, Any]:
+    return {
+        "id": record.pk,
+        "number": record.number,
+        "sale": record.sale.number,
+        "location": record.location.code,
+        "lines": [
+            {
+                "line_id": line.order_line_id,
+                "quantity": line.quantity,
+                "amount": _money(line.amount),
+                "restocked": line.restocked,
+            }
+            for line in record.lines.all()
+        ],
+        "refund_total": _money(record.refund_total),
+        "refund": [{"method": r.method, "amount": _money(r.amount)} for r in record.refunds.all()],
+        "points_reversed": record.points_reversed,
+    }
+
+
+# --- views --------------------------------------------------------------------------------
+
+
+class QuoteView(APIView):
+    @extend_schema(request=QuoteIn, responses={200: dict})
+    def post(self, request):
+        data = _valid(QuoteIn, request.data)
+        location = request.user.location
+        if location is None:
+            raise ValidationFailed("An integration has no location to price at.")
+        quote = price_lines(
+            location=location,
+            lines=[LineInput(line["sku"], line["quantity"]) for line in data["lines"]],
+            member=data["member"],
+            coupons=data["coupons"],
+        )
+        return Response(quote.as_dict())
+
+
+def _sale_create(client, body) -> tuple[int, Any]:
+    """Validate and record one sale body idempotently: (status, body)."""
+    services.pos_device_location(client)
+
+    def create():
+        data = _valid(SaleIn, body)
+        client_totals = data.get("client_totals") or {}
+        order = services.sale_record(
+            client=client,
+            client_id=data["client_id"],
+            occurred_at=data["occurred_at"],
+            lines=_line_inputs(data["lines"]),
+            payments=_payment_inputs(data["payments"]),
+            member=data["member"],
+            associate=data["associate"],
+            coupons=data["coupons"],
+            offline=data["offline"],
+            client_total=client_totals.get("total"),
+            exchange_of=data["exchange_of"],
+        )
+        return 201, order_as_dict(order)
+
+    return idempotent(client=client, scope="sales", body=body, create=create)
+
+
+class SaleCreateView(APIView):
+    @extend_schema(request=SaleIn, responses={201: dict})
+    def post(self, request):
+        status, body = _sale_create(request.user, request.data)
+        return Response(body, status=status)
+
+
+class SaleSyncView(APIView):
+    """An offline queue, replayed in order; each item stands alone."""
+
+    @extend_schema(request=SyncIn, responses={200: dict})
+    def post(self, request):
+        services.pos_device_location(request.user)
+        data = _valid(SyncIn, request.data)
+        results = []
+        for item in data["sales"]:
+            client_id = item.get("client_id")
+            try:
+                status, body = _sale_create(request.user, item)
+                results.append({"client_id": client_id, "status": status, "sale": body})
+            except (DomainError, APIException) as error:
+                response = exception_handler(error, {})
+                results.append(
+                    {"client_id": client_id, "status": response.status_code, "error": response.data}
+                )
+        return Response({"results": results})
+
+
+class SaleDetailView(APIView):
+    def get(self, request, number: str):
+        return Response(order_as_dict(selectors.order_get_for_client(number=number)))
+
+
+class ReturnCreateView(APIView):
+    @extend_schema(request=ReturnIn, responses={201: dict})
+    def post(self, request):
+        client = request.user
+        services.pos_device_location(client)
+
+        def create():
+            data = _valid(ReturnIn, request.data)
+            record = services.return_record(
+                client=client,
+                client_id=data["client_id"],
+                sale_number=data["sale"],
+                lines=[
+                    services.ReturnLineInput(line["line_id"], line["quantity"])
+                    for line in data["lines"]
+                ],
+                refunds=_payment_inputs(data["refund"]),
+                reason=data["reason"],
+                restock=data["restock"],
+            )
+            return 201, return_as_dict(record)
+
+        status, body = idempotent(client=client, scope="returns", body=request.data, create=create)
+        return Response(body, status=status)
+
+
+class OnlineOrderCreateView(APIView):
+    @extend_schema(request=OnlineOrderIn, responses={201: dict})
+    def post(self, request):
+        client = request.user
+        services.integration_require(client)
+
+        def create():
+            data = _valid(OnlineOrderIn, request.data)
+            order = services.online_order_place(
+                client=client,
+                client_id=data["client_id"],
+                pickup_location=data["pickup_location"],
+                lines=_line_inputs(data["lines"]),
+                payments=_payment_inputs(data["payments"]),
+                member=data["member"],
+                coupons=data["coupons"],
+            )
+            return 201, order_as_dict(order)
+
+        status, body = idempotent(
+            client=client, scope="online-orders", body=request.data, create=create
+        )
+        return Response(body, status=status)
+
+
+class PickupListView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=list(Order.Status.values)[1:])],
+        responses={200: dict},
+    )
+    def get(self, request):
+        client = request.user
+        location = services.pos_device_location(client)
+        status = request.query_params.get("status") or None
+        if status is not None and status not in Order.Status.values:
+            raise ValidationFailed.for_field("status", f"Unknown status {status!r}.")
+        orders = selectors.pickup_list(location=location, status=status)
+        return Response({"results": [order_as_dict(order) for order in orders]})
+
+
+class PickupTransitionView(APIView):
+    @extend_schema(request=None, responses={200: dict})
+    def post(self, request, number: str, step: str):
+        if step not in PICKUP_STEPS:
+            raise NotFound()
+        if not getattr(request.user, "is_pos_device", False):
+            raise PermissionDenied("Only a POS device at the pickup store may do this.")
+        order = services.pickup_transition(
+            client=request.user, number=number, to=PICKUP_STEPS[step]
+        )
+        return Response(order_as_dict(order))

@@ -1,0 +1,144 @@
+"""The one pricing function: the quote endpoint and every sale go through it.
+
+Today it applies the location's effective price (LocationPrice, else the variant's
+price); the campaigns and loyalty issues extend it with promotions, coupons and points.
+All rounding is apps.core.money.round_money, applied per line and to nothing else, so
+the order totals are exact sums of rounded lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import OuterRef, Subquery
+
+from apps.catalog.models import LocationPrice, Variant
+from apps.core.errors import UnknownSku, ValidationFailed
+from apps.core.money import ZERO, round_money
+from apps.stores.models import Location
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    quantity: int
+
+
+@dataclass
+class QuoteLine:
+    sku: str
+    quantity: int
+    unit_price: Decimal
+    discount: Decimal
+    total: Decimal
+    variant: Variant
+    promotions: list[str] = field(default_factory=list)
+
+    @property
+    def sellable(self) -> bool:
+        return self.variant.active and self.variant.product.active
+
+
+@dataclass
+class Quote:
+    lines: list[QuoteLine]
+    subtotal: Decimal
+    discount_total: Decimal
+    total: Decimal
+    promotions: list[dict] = field(default_factory=list)
+    gifts: list[dict] = field(default_factory=list)
+    points_to_earn: int = 0
+
+    def as_dict(self) -> dict:
+        return {
+            "lines": [
+                {
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "unit_price": f"{line.unit_price:.2f}",
+                    "discount": f"{line.discount:.2f}",
+                    "total": f"{line.total:.2f}",
+                    "promotions": line.promotions,
+                }
+                for line in self.lines
+            ],
+            "subtotal": f"{self.subtotal:.2f}",
+            "discount_total": f"{self.discount_total:.2f}",
+            "total": f"{self.total:.2f}",
+            "promotions": self.promotions,
+            "gifts": self.gifts,
+            "points_to_earn": self.points_to_earn,
+        }
+
+
+def variants_priced_at(*, location: Location, skus: Sequence[str]) -> dict[str, Variant]:
+    """Variants by SKU, each with `effective_price` at the location: one query."""
+    location_price = LocationPrice.objects.filter(variant=OuterRef("pk"), location=location).values(
+        "price"
+    )[:1]
+    variants = (
+        Variant.objects.filter(sku__in=set(skus))
+        .select_related("product")
+        .annotate(location_price=Subquery(location_price))
+    )
+    found = {}
+    for variant in variants:
+        variant.effective_price = (
+            variant.location_price if variant.location_price is not None else variant.price
+        )
+        found[variant.sku] = variant
+    return found
+
+
+def price_lines(
+    *,
+    location: Location,
+    lines: Sequence[LineInput],
+    member: str | None = None,
+    coupons: Sequence[str] = (),
+) -> Quote:
+    """Price lines at a location. Raises UnknownSku and ValidationFailed, naming the
+    field (`lines.<index>.sku`, `lines.<index>.quantity`)."""
+    if not lines:
+        raise ValidationFailed.for_field("lines", "At least one line is required.")
+    for index, line in enumerate(lines):
+        if not isinstance(line.quantity, int) or line.quantity <= 0:
+            raise ValidationFailed.for_field(
+                f"lines.{index}.quantity", "Quantity must be a whole number above zero."
+            )
+    variants = variants_priced_at(location=location, skus=[line.sku for line in lines])
+    unknown = [(i, line.sku) for i, line in enumerate(lines) if line.sku not in variants]
+    if unknown:
+        raise UnknownSku(
+            f"Unknown SKU {unknown[0][1]!r}.",
+            errors=[
+                {"field": f"lines.{i}.sku", "code": "unknown_sku", "detail": f"Unknown SKU {s!r}."}
+                for i, s in unknown
+            ],
+        )
+    priced = []
+    for line in lines:
+        variant = variants[line.sku]
+        unit_price = round_money(variant.effective_price)
+        discount = ZERO
+        total = round_money(unit_price * line.quantity - discount)
+        priced.append(
+            QuoteLine(
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=unit_price,
+                discount=discount,
+                total=total,
+                variant=variant,
+            )
+        )
+    subtotal = sum((line.unit_price * line.quantity for line in priced), ZERO)
+    discount_total = sum((line.discount for line in priced), ZERO)
+    return Quote(
+        lines=priced,
+        subtotal=round_money(subtotal),
+        discount_total=round_money(discount_total),
+        total=round_money(subtotal - discount_total),
+    )
