@@ -201,6 +201,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "events-prune": {"task": "core.events_prune", "schedule": 3600.0},
+    "pickups-expire": {"task": "sales.pickups_expire", "schedule": 300.0},
 }
 
 # --- API ----------------------------------------------------------------------------------
@@ -224,6 +225,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Spreadsheet imports (apps.imports): refused up front above these limits.
+OMO_IMPORT_MAX_BYTES = env.int("OMO_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+OMO_IMPORT_MAX_ROWS = env.int("OMO_IMPORT_MAX_ROWS", default=200_000)
+
 # How long the event history is kept for websocket resume and stock catch-up.
 OMO_EVENT_RETENTION_HOURS = env.int("OMO_EVENT_RETENTION_HOURS", default=72)
 
@@ -234,3 +239,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Click & collect: how long an online order stays reserved for pickup (apps.sales).
+OMO_PICKUP_WINDOW_HOURS = env.int("OMO_PICKUP_WINDOW_HOURS", default=72)
