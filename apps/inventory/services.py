@@ -328,13 +328,7 @@ def stock_adjust(
         raise ValidationFailed.for_field("delta", "A write-off takes stock away.")
     note = (note or "").strip()[:255]
     ledger_actor = _scope(actor, location, manage=True)
-    if actor is None or isinstance(actor, Actor):
-        pass
-    elif getattr(actor, "is_api_client", False) or not getattr(actor, "is_authenticated", False):
-        raise PermissionDenied("Only a manager of this location may change its stock.")
-    changes = _tracked_changes(
-        location, variant, delta, reason, lot_code, serials, note=note, take_short=False
-    )
+    changes = _tracked_changes(location, variant, delta, reason, lot_code, serials, note=note)
     applied = stock_apply(
         changes=changes, actor=ledger_actor, reference_type="adjustment", reference_id=""
     )
@@ -351,7 +345,6 @@ def _tracked_changes(
     serials: Sequence[str],
     *,
     note: str = "",
-    take_short: bool,
     field_prefix: str = "",
 ) -> list[StockChange]:
     """The StockChanges for a signed change of one variant, by lot or serial if tracked."""
@@ -384,15 +377,6 @@ def _tracked_changes(
         lot_ids = [(_lot_named(variant, lot_code, lot_field).pk, abs(delta))]
     elif delta < 0:
         lot_ids = _lots_take(location, variant, -delta)
-        if not take_short:
-            held = sum(
-                LotLevel.objects.filter(
-                    location=location, lot_id__in=[i for i, _ in lot_ids]
-                ).values_list("on_hand", flat=True)
-            )
-            if held < -delta:
-                # Not enough in lots: let stock_apply decide with the level's figures.
-                lot_ids = [(lot_ids[0][0], -delta)]
     else:
         first = _lots_take(location, variant, 1)[0][0]
         lot_ids = [(first, delta)]
@@ -487,7 +471,6 @@ def stock_collect(
             if variants[change.variant_id].tracking != Tracking.LOT:
                 split.append(change)
                 continue
-            remaining = change.reserved
             for lot_id, units in _lots_take(location, variants[change.variant_id], -change.on_hand):
                 split.append(
                     StockChange(
@@ -499,7 +482,6 @@ def stock_collect(
                         lot_id=lot_id,
                     )
                 )
-                remaining += units
         changes = split
     applied = stock_apply(
         changes=changes,
@@ -540,7 +522,6 @@ def stock_sell(
             Reason.SALE,
             line.lot_code,
             line.serials,
-            take_short=True,
             field_prefix=f"lines.{index}.",
         )
     applied = stock_apply(
@@ -582,7 +563,6 @@ def stock_restock(
             Reason.RETURN,
             line.lot_code,
             line.serials,
-            take_short=True,
             field_prefix=f"lines.{index}.",
         )
         changes += back

@@ -1,0 +1,70 @@
+"""Verify ARCHITECTURE rule 1 for stock: every level equals the sum of its ledger, and
+the lots of a lot-tracked level add up to its on hand. Exits non-zero naming the rows."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from apps.catalog.models import Variant
+from apps.inventory.models import LotLevel, StockLevel
+
+
+def ledger_mismatches():
+    """Levels whose balances differ from their ledger sums: one GROUP BY query."""
+    return (
+        StockLevel.objects.annotate(
+            ledger_on_hand=Coalesce(Sum("movements__delta_on_hand"), Value(0)),
+            ledger_reserved=Coalesce(Sum("movements__delta_reserved"), Value(0)),
+        )
+        .filter(~Q(on_hand=F("ledger_on_hand")) | ~Q(reserved=F("ledger_reserved")))
+        .values_list(
+            "variant__sku",
+            "location__code",
+            "on_hand",
+            "ledger_on_hand",
+            "reserved",
+            "ledger_reserved",
+        )
+        .order_by("location__code", "variant__sku")
+    )
+
+
+def lot_mismatches():
+    """Lot-tracked levels whose lot levels do not add up to on hand: one query."""
+    lots_sum = (
+        LotLevel.objects.filter(lot__variant=OuterRef("variant"), location=OuterRef("location"))
+        .order_by()
+        .values("location")
+        .annotate(total=Sum("on_hand"))
+        .values("total")
+    )
+    return (
+        StockLevel.objects.filter(variant__tracking=Variant.Tracking.LOT)
+        .annotate(lots_on_hand=Coalesce(Subquery(lots_sum, output_field=IntegerField()), Value(0)))
+        .exclude(on_hand=F("lots_on_hand"))
+        .values_list("variant__sku", "location__code", "on_hand", "lots_on_hand")
+        .order_by("location__code", "variant__sku")
+    )
+
+
+class Command(BaseCommand):
+    help = "Check that every stock level equals the sum of its ledger (and of its lots)."
+
+    def handle(self, *args, **options):
+        problems = 0
+        for sku, code, on_hand, ledger_on_hand, reserved, ledger_reserved in ledger_mismatches():
+            problems += 1
+            self.stdout.write(
+                f"MISMATCH sku={sku} location={code} "
+                f"on_hand={on_hand} ledger_on_hand={ledger_on_hand} "
+                f"reserved={reserved} ledger_reserved={ledger_reserved}"
+            )
+        for sku, code, on_hand, lots_on_hand in lot_mismatches():
+            problems += 1
+            self.stdout.write(
+                f"LOT MISMATCH sku={sku} location={code} on_hand={on_hand} lots={lots_on_hand}"
+            )
+        if problems:
+            raise CommandError(f"{problems} stock level(s) disagree with their ledger.")
+        levels = StockLevel.objects.count()
+        self.stdout.write(f"check_stock: {levels} stock levels match their ledger.")

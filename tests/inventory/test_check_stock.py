@@ -1,0 +1,63 @@
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from apps.inventory.models import LotLevel, StockLevel
+from apps.inventory.services import SellLine, stock_receive, stock_reserve, stock_sell
+from tests.factories import VariantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stocked(store_a, store_b):
+    tee = VariantFactory(sku="TEE-M")
+    cream = VariantFactory(sku="CREAM-1", tracking="lot")
+    stock_receive(location=store_a, variant=tee, quantity=5, actor=None)
+    stock_receive(location=store_b, variant=tee, quantity=2, actor=None)
+    stock_receive(location=store_a, variant=cream, quantity=4, lot_code="L1", actor=None)
+    stock_reserve(
+        location=store_a, lines=[(tee, 2)], actor=None, reference_type="o", reference_id="1"
+    )
+    stock_sell(
+        location=store_b, lines=[SellLine(tee, 3)], actor=None, reference_type="s", reference_id="1"
+    )
+    return tee, cream
+
+
+def run(capsys):
+    call_command("check_stock")
+    return capsys.readouterr().out
+
+
+def test_clean_ledger_exits_zero_with_a_summary(stocked, capsys):
+    assert run(capsys).strip() == "check_stock: 3 stock levels match their ledger."
+
+
+def test_check_is_one_query_per_check_whatever_the_size(stocked, django_assert_num_queries):
+    # Two checks (ledger, lots) and the summary count.
+    with django_assert_num_queries(3):
+        call_command("check_stock")
+
+
+def test_corrupted_balance_is_named_and_exits_non_zero(stocked, store_a, capsys):
+    tee, _ = stocked
+    level = StockLevel.objects.get(location=store_a, variant=tee)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE inventory_stocklevel SET on_hand = on_hand + 7 WHERE id = %s", [level.pk]
+        )
+    with pytest.raises(CommandError, match="1 stock level"):
+        call_command("check_stock")
+    out = capsys.readouterr().out
+    assert (
+        "MISMATCH sku=TEE-M location=SA1 on_hand=12 ledger_on_hand=5 reserved=2 ledger_reserved=2"
+        in out
+    )
+
+
+def test_lot_levels_that_do_not_add_up_are_named(stocked, store_a, capsys):
+    LotLevel.objects.filter(location=store_a).update(on_hand=1)
+    with pytest.raises(CommandError):
+        call_command("check_stock")
+    assert "LOT MISMATCH sku=CREAM-1 location=SA1 on_hand=4 lots=1" in capsys.readouterr().out
