@@ -94,6 +94,7 @@ def device_create(request):
 @login_required
 @require_POST
 def device_revoke(request, client_id: int):
+    _require_device_manager(request.user)
     try:
         client = api_client_get_visible(request.user, client_id)
         client = api_client_revoke(actor=request.user, client=client)
