@@ -5,6 +5,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api_schema import error_responses
+
 
 class LocationBriefSerializer(serializers.Serializer):
     code = serializers.CharField()
@@ -21,18 +23,22 @@ class SessionView(APIView):
     """Who am I: the device and its location (both null for an integration)."""
 
     @extend_schema(
-        responses=inline_serializer(
-            "Session",
-            {
-                "device": inline_serializer(
-                    "SessionDevice",
-                    {"id": serializers.IntegerField(), "name": serializers.CharField()},
-                    allow_null=True,
-                ),
-                "location": LocationBriefSerializer(allow_null=True),
-                "server_time": serializers.DateTimeField(),
-            },
-        )
+        operation_id="pos_session",
+        responses={
+            200: inline_serializer(
+                "Session",
+                {
+                    "device": inline_serializer(
+                        "SessionDevice",
+                        {"id": serializers.IntegerField(), "name": serializers.CharField()},
+                        allow_null=True,
+                    ),
+                    "location": LocationBriefSerializer(allow_null=True),
+                    "server_time": serializers.DateTimeField(),
+                },
+            ),
+            **error_responses(401),
+        },
     )
     def get(self, request):
         client = request.user

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api_schema import error_responses
 from apps.core.errors import NotFound
 from apps.core.pagination import (
     Position,
@@ -79,7 +80,8 @@ class VariantListView(APIView):
             OpenApiParameter("cursor", OpenApiTypes.STR, description="Same as updated_after."),
             OpenApiParameter("limit", OpenApiTypes.INT, description="1..1000, default 200."),
         ],
-        responses=VariantPageSerializer,
+        responses={200: VariantPageSerializer, **error_responses(400, 401)},
+        operation_id="catalog_variants_sync",
     )
     def get(self, request):
         params = request.query_params
@@ -107,7 +109,10 @@ class VariantListView(APIView):
 
 
 class VariantDetailView(APIView):
-    @extend_schema(responses=VariantSerializer)
+    @extend_schema(
+        responses={200: VariantSerializer, **error_responses(401, 404)},
+        operation_id="catalog_variant_by_sku",
+    )
     def get(self, request, sku: str):
         variant = variant_list_for_api(location=_caller_location(request)).filter(sku=sku).first()
         if variant is None:
@@ -116,7 +121,10 @@ class VariantDetailView(APIView):
 
 
 class BarcodeDetailView(APIView):
-    @extend_schema(responses=VariantSerializer)
+    @extend_schema(
+        responses={200: VariantSerializer, **error_responses(401, 404)},
+        operation_id="catalog_variant_by_barcode",
+    )
     def get(self, request, barcode: str):
         variant = (
             variant_list_for_api(location=_caller_location(request))

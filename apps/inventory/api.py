@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.catalog.models import Variant
+from apps.core.api_schema import error_responses
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.events import location_stream, stream_last_seq
 from apps.core.pagination import (
@@ -102,7 +103,8 @@ class StockListView(APIView):
             OpenApiParameter("cursor", OpenApiTypes.STR),
             OpenApiParameter("limit", OpenApiTypes.INT, description="1..1000, default 200."),
         ],
-        responses=StockPageSerializer,
+        responses={200: StockPageSerializer, **error_responses(400, 401, 403)},
+        operation_id="stock_levels",
     )
     def get(self, request):
         params = request.query_params
@@ -155,7 +157,10 @@ class StockListView(APIView):
 class SkuStockView(APIView):
     """Cross-store lookup: one SKU at every location the caller may read that stocks it."""
 
-    @extend_schema(responses=SkuStockSerializer)
+    @extend_schema(
+        responses={200: SkuStockSerializer, **error_responses(401, 404)},
+        operation_id="stock_of_sku",
+    )
     def get(self, request, sku: str):
         variant = Variant.objects.filter(sku=sku).only("pk", "sku").first()
         if variant is None:
