@@ -58,7 +58,7 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> tuple[int, Any]:
         raise IdempotencyConflict(
             f"client_id {record.key} was already used with a different request body."
         )
-    return record.response_status, record.response_body
+    return record.response_status, json.loads(record.response_body)
 
 
 def _find(client, scope: str, key: uuid.UUID) -> IdempotencyRecord | None:
@@ -88,14 +88,15 @@ def idempotent(
         with transaction.atomic():
             status, response_body = create()
             # Round-trip through JSON now so a replay returns byte-for-byte the same body.
-            stored_body = json.loads(json.dumps(response_body, cls=JSONEncoder))
+            text = json.dumps(response_body, cls=JSONEncoder)
+            stored_body = json.loads(text)
             IdempotencyRecord.objects.create(
                 client=client,
                 scope=scope,
                 key=key,
                 fingerprint=fingerprint,
                 response_status=status,
-                response_body=stored_body,
+                response_body=text,
             )
     except IntegrityError:
         # A concurrent replay won: everything this one did is rolled back. Its record

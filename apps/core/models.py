@@ -52,7 +52,8 @@ class IdempotencyRecord(models.Model):
     key = models.UUIDField()
     fingerprint = models.CharField(max_length=64)
     response_status = models.PositiveSmallIntegerField()
-    response_body = models.JSONField()
+    # The JSON text exactly as first sent: jsonb would reorder the keys of a replay.
+    response_body = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

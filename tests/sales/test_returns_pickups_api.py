@@ -1,0 +1,247 @@
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.core.events import events_after, location_stream
+from apps.inventory.models import Movement, StockLevel
+from apps.sales.models import Order, Return
+from apps.sales.tasks import pickups_expire
+from tests.factories import pos_device
+from tests.sales.conftest import receive
+from tests.sales.test_sales_api import sale_body
+
+pytestmark = pytest.mark.django_db
+
+
+def level(location, variant):
+    level = StockLevel.objects.get(location=location, variant=variant)
+    return level.on_hand, level.reserved
+
+
+@pytest.fixture
+def store_b_api(store_b, api):
+    _, key = pos_device(store_b, name="Till B")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return api
+
+
+@pytest.fixture
+def sold(device_api, stocked):
+    """Sale SA1-000001: 2 tees (39.80) and 1 cap (11.00) at store A."""
+    response = device_api.post("/api/v1/sales", sale_body(), format="json")
+    assert response.status_code == 201
+    return response.json()
+
+
+def return_body(sale, lines, refund, **overrides):
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "sale": sale["number"],
+        "lines": lines,
+        "reason": "too small",
+        "refund": refund,
+        "restock": True,
+    }
+    body.update(overrides)
+    return body
+
+
+def test_cross_store_return_restocks_at_the_returning_store(
+    store_b_api, sold, store_a, store_b, tee
+):
+    tee_line = sold["lines"][0]["id"]
+    body = return_body(
+        sold, [{"line_id": tee_line, "quantity": 1}], [{"method": "cash", "amount": "19.90"}]
+    )
+    response = store_b_api.post("/api/v1/returns", body, format="json")
+    assert response.status_code == 201, response.json()
+    data = response.json()
+    assert (data["number"], data["sale"], data["location"]) == ("SB1-R000001", "SA1-000001", "SB1")
+    assert (data["refund_total"], data["points_reversed"]) == ("19.90", 0)
+    assert level(store_b, tee) == (4, 0)
+    assert level(store_a, tee) == (8, 0)
+    replay = store_b_api.post("/api/v1/returns", body, format="json")
+    assert replay.status_code == 201 and replay.json() == data
+    assert Return.objects.count() == 1
+
+
+def test_returning_more_than_sold_net_of_returns_is_refused(device_api, sold, store_a, tee):
+    tee_line = sold["lines"][0]["id"]
+    first = return_body(
+        sold, [{"line_id": tee_line, "quantity": 1}], [{"method": "card", "amount": "19.90"}]
+    )
+    assert device_api.post("/api/v1/returns", first, format="json").status_code == 201
+    again = return_body(
+        sold, [{"line_id": tee_line, "quantity": 2}], [{"method": "card", "amount": "39.80"}]
+    )
+    response = device_api.post("/api/v1/returns", again, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "not_returnable"
+    assert response.json()["errors"][0]["field"] == "lines.0.quantity"
+    assert Return.objects.count() == 1
+    assert level(store_a, tee) == (9, 0)
+
+
+def test_return_of_unknown_sale_is_404_and_changes_nothing(device_api, stocked):
+    body = return_body(
+        {"number": "SA1-424242"},
+        [{"line_id": 1, "quantity": 1}],
+        [{"method": "cash", "amount": "1.00"}],
+    )
+    response = device_api.post("/api/v1/returns", body, format="json")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    assert Return.objects.count() == 0
+
+
+def test_refunds_must_equal_the_pro_rata_total(device_api, sold, store_a, tee):
+    body = return_body(
+        sold,
+        [{"line_id": sold["lines"][0]["id"], "quantity": 1}],
+        [{"method": "cash", "amount": "20.00"}],
+    )
+    response = device_api.post("/api/v1/returns", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "refund"
+    assert Return.objects.count() == 0
+    assert level(store_a, tee) == (8, 0)
+
+
+def test_damaged_return_is_written_off(device_api, sold, store_a, cap):
+    body = return_body(
+        sold,
+        [{"line_id": sold["lines"][1]["id"], "quantity": 1}],
+        [{"method": "card", "amount": "11.00"}],
+        restock=False,
+    )
+    assert device_api.post("/api/v1/returns", body, format="json").status_code == 201
+    assert level(store_a, cap) == (4, 0)
+    reasons = list(
+        Movement.objects.filter(reference_type="return")
+        .order_by("id")
+        .values_list("reason", "delta_on_hand")
+    )
+    assert reasons == [("return", 1), ("write_off", -1)]
+
+
+def online_body(**overrides):
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "pickup_location": "SA1",
+        "lines": [{"sku": "TEE-M", "quantity": 2}, {"sku": "CAP-1", "quantity": 1}],
+        "payments": [{"method": "card", "amount": "50.80"}],
+    }
+    body.update(overrides)
+    return body
+
+
+def test_online_order_reserves_then_ready_then_collect(
+    integration_api, device_api, stocked, store_a, tee
+):
+    response = integration_api.post("/api/v1/online-orders", online_body(), format="json")
+    assert response.status_code == 201, response.json()
+    order = response.json()
+    assert (order["status"], order["channel"], order["location"]) == ("reserved", "online", "SA1")
+    assert level(store_a, tee) == (10, 2)
+    listed = device_api.get("/api/v1/pickups?status=reserved").json()["results"]
+    assert [o["number"] for o in listed] == [order["number"]]
+
+    ready = device_api.post(f"/api/v1/pickups/{order['number']}/ready")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    collected = device_api.post(f"/api/v1/pickups/{order['number']}/collect")
+    assert collected.status_code == 200 and collected.json()["status"] == "collected"
+    assert level(store_a, tee) == (8, 0)
+    events = [
+        (e.type, e.payload.get("status"))
+        for e in events_after(stream=location_stream("SA1"), after=0)
+        if e.type == "pickup"
+    ]
+    assert events == [("pickup", "reserved"), ("pickup", "ready"), ("pickup", "collected")]
+
+
+def test_transition_the_status_does_not_allow_is_409(
+    integration_api, device_api, stocked, store_a, tee
+):
+    number = integration_api.post("/api/v1/online-orders", online_body(), format="json").json()[
+        "number"
+    ]
+    assert device_api.post(f"/api/v1/pickups/{number}/cancel").status_code == 200
+    assert level(store_a, tee) == (10, 0)
+    response = device_api.post(f"/api/v1/pickups/{number}/collect")
+    assert response.status_code == 409
+    assert response.json()["code"] == "invalid_transition"
+    assert Order.objects.get(number=number).status == "cancelled"
+    assert level(store_a, tee) == (10, 0)
+
+
+def test_another_stores_device_cannot_touch_the_pickup(
+    integration_api, store_b_api, stocked, store_a, tee
+):
+    number = integration_api.post("/api/v1/online-orders", online_body(), format="json").json()[
+        "number"
+    ]
+    response = store_b_api.post(f"/api/v1/pickups/{number}/collect")
+    assert response.status_code == 404
+    assert Order.objects.get(number=number).status == "reserved"
+    assert level(store_a, tee) == (10, 2)
+    assert store_b_api.get("/api/v1/pickups").json()["results"] == []
+
+
+def test_insufficient_stock_lists_alternatives_and_reserves_nothing(
+    integration_api, stocked, store_a, store_b, tee, cap
+):
+    body = online_body(
+        lines=[{"sku": "TEE-M", "quantity": 3}, {"sku": "CAP-1", "quantity": 3}],
+        payments=[{"method": "card", "amount": "200.00"}],
+        pickup_location="SA1",
+    )
+    # Store A has 5 caps and 10 tees: ask for more caps than it has.
+    body["lines"][1]["quantity"] = 6
+    response = integration_api.post("/api/v1/online-orders", body, format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "insufficient_stock"
+    assert response.json()["alternatives"] == []
+    body = online_body(
+        client_id=str(uuid.uuid4()),
+        pickup_location="SA1",
+        lines=[{"sku": "CAP-1", "quantity": 6}],
+        payments=[{"method": "card", "amount": "66.00"}],
+    )
+    receive(store_b, cap, 5)
+    response = integration_api.post("/api/v1/online-orders", body, format="json")
+    assert response.status_code == 409
+    assert response.json()["alternatives"] == [{"location": "SB1", "available": 8}]
+    assert Order.objects.count() == 0
+    assert level(store_a, tee) == (10, 0)
+
+
+def test_inactive_sku_is_refused_online(integration_api, stocked, store_a, tee):
+    tee.active = False
+    tee.save()
+    response = integration_api.post("/api/v1/online-orders", online_body(), format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "inactive_sku"
+    assert response.json()["errors"][0]["field"] == "lines.0.sku"
+    assert Order.objects.count() == 0
+    assert level(store_a, tee) == (10, 0)
+
+
+def test_pos_device_cannot_place_online_orders(device_api, stocked):
+    response = device_api.post("/api/v1/online-orders", online_body(), format="json")
+    assert response.status_code == 403
+    assert Order.objects.count() == 0
+
+
+def test_expiry_releases_stock_and_is_safe_twice(integration_api, stocked, store_a, tee):
+    number = integration_api.post("/api/v1/online-orders", online_body(), format="json").json()[
+        "number"
+    ]
+    Order.objects.filter(number=number).update(
+        pickup_expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    assert pickups_expire() == 1
+    assert pickups_expire() == 0
+    assert Order.objects.get(number=number).status == "expired"
+    assert level(store_a, tee) == (10, 0)
