@@ -1,0 +1,304 @@
+"""Set-based catalog upserts for bulk imports (owned by apps.imports).
+
+`catalog_bulk_plan` reads what exists for a batch of rows in a few queries and works
+out the difference; `catalog_bulk_write` writes only that difference, with bulk inserts
+and `INSERT ... ON CONFLICT DO UPDATE` upserts (the same statement on PostgreSQL and
+SQLite), and moves the sync cursor of exactly the variants it created or changed. A
+second run on the same rows finds nothing to write: no UPDATE, no change_seq move.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Barcode, Category, LocationPrice, Product, Variant
+from .services import catalog_changes_record
+
+VARIANT_FIELDS = (
+    "price",
+    "compare_at_price",
+    "cost",
+    "option1_name",
+    "option1_value",
+    "option2_name",
+    "option2_value",
+    "option3_name",
+    "option3_value",
+    "active",
+    "tracking",
+)
+PRODUCT_FIELDS = ("name", "brand", "description", "category_path")
+CHUNK = 4000
+KEEP = object()  # "leave as it is" for optional inputs
+
+
+@dataclass
+class ProductInput:
+    handle: str
+    # Only the fields to set; a missing key keeps the current value.
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class VariantInput:
+    sku: str
+    handle: str
+    values: dict[str, Any] = field(default_factory=dict)  # subset of VARIANT_FIELDS
+    barcodes: list[str] | None = None  # None: keep; a list: exactly these
+    # location_id -> price, or None to drop the override; missing keys are kept.
+    location_prices: dict[int, Decimal | None] = field(default_factory=dict)
+
+
+@dataclass
+class CatalogBulkPlan:
+    outcome: dict[str, str]  # sku -> "create" | "update" | "unchanged"
+    products: dict[str, ProductInput]
+    variants: list[VariantInput]
+    existing_products: dict[str, dict[str, Any]]
+    existing_variants: dict[str, dict[str, Any]]
+    existing_barcodes: dict[int, set[str]]
+    existing_prices: dict[tuple[int, int], Decimal]
+    categories: dict[str, int]  # existing path -> id
+    changed_products: set[str]
+
+    def variant_id(self, sku: str) -> int | None:
+        row = self.existing_variants.get(sku)
+        return row["id"] if row else None
+
+
+def _chunks(items: list, size: int = CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def catalog_bulk_plan(
+    *, products: dict[str, ProductInput], variants: list[VariantInput]
+) -> CatalogBulkPlan:
+    """Read the current rows for these inputs and decide each SKU's outcome."""
+    existing_products: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(sorted(products)):
+        for row in Product.objects.filter(handle__in=chunk).values(
+            "id", "handle", "name", "brand", "description", "category__path"
+        ):
+            row["category_path"] = row.pop("category__path") or ""
+            existing_products[row["handle"]] = row
+    existing_variants: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks([v.sku for v in variants]):
+        for row in Variant.objects.filter(sku__in=chunk).values(
+            "id", "sku", "product__handle", *VARIANT_FIELDS
+        ):
+            existing_variants[row["sku"]] = row
+    ids = [row["id"] for row in existing_variants.values()]
+    existing_barcodes: dict[int, set[str]] = defaultdict(set)
+    existing_prices: dict[tuple[int, int], Decimal] = {}
+    for chunk in _chunks(ids):
+        for variant_id, code in Barcode.objects.filter(variant_id__in=chunk).values_list(
+            "variant_id", "code"
+        ):
+            existing_barcodes[variant_id].add(code)
+        for variant_id, location_id, price in LocationPrice.objects.filter(
+            variant_id__in=chunk
+        ).values_list("variant_id", "location_id", "price"):
+            existing_prices[(variant_id, location_id)] = price
+    paths = {p.values["category_path"] for p in products.values() if p.values.get("category_path")}
+    categories = dict(Category.objects.filter(path__in=paths).values_list("path", "id"))
+
+    changed_products = set()
+    for handle, product in products.items():
+        current = existing_products.get(handle)
+        if current is None or any(current[k] != v for k, v in product.values.items()):
+            changed_products.add(handle)
+    outcome: dict[str, str] = {}
+    for variant in variants:
+        current = existing_variants.get(variant.sku)
+        if current is None:
+            outcome[variant.sku] = "create"
+        elif (
+            variant.handle in changed_products
+            or current["product__handle"] != variant.handle
+            or any(current[k] != v for k, v in variant.values.items())
+            or (
+                variant.barcodes is not None
+                and set(variant.barcodes) != existing_barcodes.get(current["id"], set())
+            )
+            or any(
+                existing_prices.get((current["id"], location_id)) != price
+                for location_id, price in variant.location_prices.items()
+            )
+        ):
+            outcome[variant.sku] = "update"
+        else:
+            outcome[variant.sku] = "unchanged"
+    return CatalogBulkPlan(
+        outcome=outcome,
+        products=products,
+        variants=variants,
+        existing_products=existing_products,
+        existing_variants=existing_variants,
+        existing_barcodes=existing_barcodes,
+        existing_prices=existing_prices,
+        categories=categories,
+        changed_products=changed_products,
+    )
+
+
+def _categories_ensure(paths: set[str], known: dict[str, int]) -> dict[str, int]:
+    """Create missing category levels ("A > B > C" creates A, A > B and A > B > C)."""
+    wanted: set[str] = set()
+    for path in paths:
+        parts = [part.strip() for part in path.split(">")]
+        for depth in range(1, len(parts) + 1):
+            wanted.add(" > ".join(parts[:depth]))
+    missing = wanted - set(known)
+    if missing:
+        known.update(Category.objects.filter(path__in=missing).values_list("path", "id"))
+    for path in sorted(wanted - set(known), key=lambda p: p.count(">")):
+        parent, _, name = path.rpartition(" > ")
+        category = Category.objects.create(
+            name=name, parent_id=known[parent] if parent else None, path=path
+        )
+        known[path] = category.pk
+    return known
+
+
+@transaction.atomic
+def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
+    """Write the plan's differences; return the ids of variants created or changed."""
+    now = timezone.now()
+    categories = _categories_ensure(
+        {
+            p.values["category_path"]
+            for p in plan.products.values()
+            if p.values.get("category_path")
+        },
+        dict(plan.categories),
+    )
+    product_ids = {handle: row["id"] for handle, row in plan.existing_products.items()}
+    product_rows = []
+    for handle in sorted(plan.changed_products):
+        product = plan.products[handle]
+        current = plan.existing_products.get(handle) or {
+            "name": "",
+            "brand": "",
+            "description": "",
+            "category_path": "",
+        }
+        values = {**current, **product.values}
+        product_rows.append(
+            Product(
+                handle=handle,
+                name=values["name"],
+                brand=values["brand"],
+                description=values["description"],
+                category_id=categories.get(values["category_path"])
+                if values["category_path"]
+                else None,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    for chunk in _chunks(product_rows):
+        Product.objects.bulk_create(
+            chunk,
+            update_conflicts=True,
+            unique_fields=["handle"],
+            update_fields=["name", "brand", "description", "category", "updated_at"],
+        )
+    missing = [p.handle for p in product_rows if p.handle not in product_ids]
+    for chunk in _chunks(missing):
+        product_ids.update(Product.objects.filter(handle__in=chunk).values_list("handle", "id"))
+
+    variant_rows = []
+    for variant in plan.variants:
+        if plan.outcome[variant.sku] == "unchanged":
+            continue
+        current = plan.existing_variants.get(variant.sku) or {
+            "price": Decimal("0"),
+            "compare_at_price": None,
+            "cost": None,
+            "option1_name": "",
+            "option1_value": "",
+            "option2_name": "",
+            "option2_value": "",
+            "option3_name": "",
+            "option3_value": "",
+            "active": True,
+            "tracking": Variant.Tracking.NONE,
+        }
+        values = {k: current[k] for k in VARIANT_FIELDS} | variant.values
+        variant_rows.append(
+            Variant(
+                sku=variant.sku,
+                product_id=product_ids[variant.handle],
+                created_at=now,
+                updated_at=now,
+                **values,
+            )
+        )
+    for chunk in _chunks(variant_rows):
+        Variant.objects.bulk_create(
+            chunk,
+            update_conflicts=True,
+            unique_fields=["sku"],
+            update_fields=["product", *VARIANT_FIELDS, "updated_at"],
+        )
+    variant_ids = {sku: row["id"] for sku, row in plan.existing_variants.items()}
+    new_skus = [v.sku for v in variant_rows if v.sku not in variant_ids]
+    for chunk in _chunks(new_skus):
+        variant_ids.update(Variant.objects.filter(sku__in=chunk).values_list("sku", "id"))
+
+    barcodes_drop: list[tuple[int, str]] = []
+    barcodes_add: list[Barcode] = []
+    prices_drop: list[tuple[int, int]] = []
+    prices_set: list[LocationPrice] = []
+    for variant in plan.variants:
+        if plan.outcome[variant.sku] == "unchanged":
+            continue
+        variant_id = variant_ids[variant.sku]
+        if variant.barcodes is not None:
+            current_codes = plan.existing_barcodes.get(variant_id, set())
+            barcodes_drop += [(variant_id, code) for code in current_codes - set(variant.barcodes)]
+            barcodes_add += [
+                Barcode(variant_id=variant_id, code=code)
+                for code in variant.barcodes
+                if code not in current_codes
+            ]
+        for location_id, price in variant.location_prices.items():
+            current_price = plan.existing_prices.get((variant_id, location_id))
+            if price is None and current_price is not None:
+                prices_drop.append((variant_id, location_id))
+            elif price is not None and price != current_price:
+                prices_set.append(
+                    LocationPrice(variant_id=variant_id, location_id=location_id, price=price)
+                )
+    if barcodes_drop:
+        for chunk in _chunks(sorted({code for _, code in barcodes_drop})):
+            Barcode.objects.filter(code__in=chunk).delete()
+    for chunk in _chunks(barcodes_add):
+        Barcode.objects.bulk_create(chunk)
+    by_location: dict[int, list[int]] = defaultdict(list)
+    for variant_id, location_id in prices_drop:
+        by_location[location_id].append(variant_id)
+    for location_id, ids in by_location.items():
+        for chunk in _chunks(ids):
+            LocationPrice.objects.filter(location_id=location_id, variant_id__in=chunk).delete()
+    for chunk in _chunks(prices_set):
+        LocationPrice.objects.bulk_create(
+            chunk,
+            update_conflicts=True,
+            unique_fields=["variant", "location"],
+            update_fields=["price"],
+        )
+    changed = sorted(
+        variant_ids[v.sku] for v in plan.variants if plan.outcome[v.sku] != "unchanged"
+    )
+    if changed:
+        # One event, and per chunk one UPDATE, for the whole batch of changed variants.
+        catalog_changes_record(variant_ids=changed)
+    return changed

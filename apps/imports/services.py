@@ -1,0 +1,424 @@
+"""Import jobs: upload, validate (preview), confirm, apply, cancel, retry.
+
+The screens, the Celery tasks and the `import_catalog` / `import_stock` commands all go
+through these functions. Validation reads only; applying re-validates against the
+current database and writes the difference, so running it twice writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections import defaultdict
+from pathlib import PurePath
+
+from celery import current_app
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from apps.catalog.bulk import catalog_bulk_write
+from apps.catalog.models import Variant
+from apps.core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
+from apps.core.events import on_commit
+from apps.inventory.ledger import Actor, StockChange, stock_apply
+from apps.stores.models import Location
+from apps.stores.selectors import location_list_managed
+
+from .errors import FileRefused
+from .exports import error_file_write
+from .formats import format_detect, header_map, kind_of, rows_map, shopify_rows
+from .models import ImportJob
+from .parsers import size_message, table_read
+from .validation import Preview, catalog_preview, stock_preview
+
+logger = logging.getLogger(__name__)
+
+Status = ImportJob.Status
+ERRORS_KEPT = 1000
+STOCK_BATCH = 1000
+
+
+class ImportCancelled(Exception):
+    pass
+
+
+def _may_import(actor, kind: str | None) -> None:
+    if actor is None:
+        return  # the command line
+    if kind in (ImportJob.Kind.CATALOG, ImportJob.Kind.SHOPIFY) and not actor.is_hq:
+        raise PermissionDenied("Only head office may import the catalog.")
+    if not actor.is_hq and not location_list_managed(actor).exists():
+        raise PermissionDenied("You do not manage any location, so you may not import.")
+
+
+def import_job_create(
+    *,
+    actor,
+    filename: str,
+    content,
+    kind: str = "",
+    mode: str = ImportJob.Mode.ALL_OR_NOTHING,
+    location: Location | None = None,
+    run_now: bool = False,
+) -> ImportJob:
+    """Store the upload durably and queue its validation (or run it, `run_now`).
+
+    Raises FileRefused (too big, empty) and PermissionDenied."""
+    _may_import(actor, kind or None)
+    size = content.size if hasattr(content, "size") else len(content)
+    if size > settings.OMO_IMPORT_MAX_BYTES:
+        raise FileRefused(size_message(size))
+    if size == 0:
+        raise FileRefused("The file is empty.")
+    if mode not in ImportJob.Mode.values:
+        raise ValidationFailed.for_field("mode", f"Unknown mode {mode!r}.")
+    if (
+        location is not None
+        and actor is not None
+        and not location_list_managed(actor).filter(pk=location.pk).exists()
+    ):
+        raise PermissionDenied(f"You may not import stock into {location.code}.")
+    safe_name = PurePath(filename).name[-120:] or "upload"
+    path = default_storage.save(
+        f"imports/{uuid.uuid4().hex}/{safe_name}",
+        content if hasattr(content, "chunks") else ContentFile(content),
+    )
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            kind=kind,
+            mode=mode,
+            file=path,
+            original_filename=safe_name,
+            file_size=size,
+            uploaded_by=actor,
+            location=location,
+        )
+        if not run_now:
+            job_id = job.pk
+            on_commit(lambda: _enqueue("validate", job_id))
+    if run_now:
+        import_job_validate(job_id=job.pk)
+        job.refresh_from_db()
+    return job
+
+
+def _enqueue(step: str, job_id: int) -> None:
+    # By name: tasks.py imports this module, so this one cannot import it back.
+    current_app.tasks[f"imports.{step}"].delay(job_id)
+
+
+def _preview_build(job: ImportJob, *, progress: bool = False) -> Preview:
+    """Parse and validate the job's file (reads only). Raises FileRefused."""
+    with default_storage.open(job.file, "rb") as handle:
+        data = handle.read(settings.OMO_IMPORT_MAX_BYTES + 1)
+    table = table_read(data, job.original_filename)
+    file_format = format_detect(table.header)
+    kind = kind_of(file_format)
+    if job.kind and job.kind != kind:
+        raise FileRefused(
+            f"This file is a {ImportJob.Kind(kind).label.lower()}, not a "
+            f"{ImportJob.Kind(job.kind).label.lower()}: pick the right kind or let it be detected."
+        )
+    if kind != "stock" and job.uploaded_by is not None and not job.uploaded_by.is_hq:
+        raise FileRefused(
+            "Only head office may import the catalog; store managers may import stock sheets."
+        )
+    mapping, missing, unknown = header_map(table, file_format)
+    if missing:
+        raise FileRefused(
+            "Missing required column(s): " + ", ".join(f"`{m}`" for m in missing) + "."
+        )
+    rows = rows_map(table, mapping)
+    if not rows:
+        raise FileRefused("The file has a header but no rows.")
+    if progress:
+        ImportJob.objects.filter(pk=job.pk).update(rows_total=len(rows), rows_done=0, kind=kind)
+    actor = job.uploaded_by
+    if kind == "stock":
+        preview = stock_preview(rows, actor=actor)
+    else:
+        location_code = job.location.code if job.location else None
+        if kind == "shopify":
+            rows = shopify_rows(rows, location_code)
+        preview = catalog_preview(rows, actor=actor, kind=kind)
+        if kind == "shopify" and not location_code:
+            unknown = [*unknown]
+            preview.warnings.append(
+                "No location was picked, so Shopify inventory quantities are not imported."
+            )
+    preview.warnings[:0] = [f"Unknown column `{name}` is ignored." for name in unknown]
+    preview.table = table  # for the error file
+    return preview
+
+
+def _preview_save(job: ImportJob, preview: Preview, **fields) -> None:
+    counts = preview.counts()
+    error_path = ""
+    if preview.errors:
+        error_path = error_file_write(job, preview.table, preview.errors)
+    ImportJob.objects.filter(pk=job.pk).update(
+        kind=preview.kind,
+        rows_total=preview.rows_total,
+        rows_done=preview.rows_total,
+        count_create=counts["create"],
+        count_update=counts["update"],
+        count_unchanged=counts["unchanged"],
+        count_invalid=counts["invalid"],
+        row_errors=[e.as_dict() for e in preview.errors[:ERRORS_KEPT]],
+        warnings=preview.warnings,
+        samples=preview.samples(),
+        error_file=error_path,
+        updated_at=timezone.now(),
+        **fields,
+    )
+
+
+def import_job_validate(*, job_id: int) -> ImportJob:
+    """Parse and validate; the job ends previewed (or refused). Safe to run twice."""
+    claimed = ImportJob.objects.filter(
+        pk=job_id, status__in=[Status.UPLOADED, Status.VALIDATING]
+    ).update(status=Status.VALIDATING, updated_at=timezone.now())
+    job = ImportJob.objects.select_related("uploaded_by", "location").get(pk=job_id)
+    if not claimed:
+        return job
+    try:
+        preview = _preview_build(job, progress=True)
+    except FileRefused as error:
+        ImportJob.objects.filter(pk=job_id, status=Status.VALIDATING).update(
+            status=Status.REFUSED, message=error.detail, finished_at=timezone.now()
+        )
+        job.refresh_from_db()
+        return job
+    _preview_save(job, preview, validated_at=timezone.now())
+    ImportJob.objects.filter(pk=job_id, status=Status.VALIDATING).update(status=Status.PREVIEWED)
+    job.refresh_from_db()
+    return job
+
+
+def import_job_get(*, actor, job_id: int) -> ImportJob:
+    """A job its uploader (or HQ) may see; NotFound otherwise."""
+    jobs = ImportJob.objects.select_related("uploaded_by", "location")
+    if actor is not None and not actor.is_hq:
+        jobs = jobs.filter(uploaded_by=actor)
+    job = jobs.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("No such import.")
+    return job
+
+
+def import_job_confirm(*, actor, job_id: int, mode: str | None = None, run_now: bool = False):
+    """previewed -> applying, exactly once (a conditional UPDATE); queue the apply.
+
+    Raises InvalidTransition (confirmed twice, not previewed) and ValidationFailed
+    (all-or-nothing with bad rows)."""
+    job = import_job_get(actor=actor, job_id=job_id)
+    mode = mode or job.mode
+    if mode not in ImportJob.Mode.values:
+        raise ValidationFailed.for_field("mode", f"Unknown mode {mode!r}.")
+    if (
+        job.status == Status.PREVIEWED
+        and mode == ImportJob.Mode.ALL_OR_NOTHING
+        and job.count_invalid
+    ):
+        raise ValidationFailed(
+            f"{job.count_invalid} row(s) have errors and the mode is all-or-nothing: fix the "
+            "file and upload it again, or choose to skip bad rows.",
+            code="rows_invalid",
+        )
+    with transaction.atomic():
+        claimed = ImportJob.objects.filter(pk=job.pk, status=Status.PREVIEWED).update(
+            status=Status.APPLYING,
+            mode=mode,
+            applying_at=timezone.now(),
+            rows_done=0,
+            updated_at=timezone.now(),
+        )
+        if not claimed:
+            raise InvalidTransition(
+                f"This import is {job.get_status_display().lower()}; it can no longer be confirmed."
+            )
+        if not run_now:
+            on_commit(lambda: _enqueue("apply", job.pk))
+    if run_now:
+        import_job_apply(job_id=job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def _cancel_marker(job: ImportJob) -> str:
+    return f"{PurePath(job.file).parent}/cancel"
+
+
+def _progress_path(job: ImportJob) -> str:
+    return f"{PurePath(job.file).parent}/progress.json"
+
+
+def _progress_write(job: ImportJob, done: int, total: int) -> None:
+    # The apply runs in one transaction, which other connections cannot see into (and
+    # on SQLite cannot write beside): progress goes to the shared storage instead.
+    path = _progress_path(job)
+    if default_storage.exists(path):
+        default_storage.delete(path)
+    default_storage.save(path, ContentFile(json.dumps({"done": done, "total": total}).encode()))
+    if default_storage.exists(_cancel_marker(job)):
+        raise ImportCancelled
+
+
+def import_job_progress(job: ImportJob) -> tuple[int, int]:
+    if job.status == Status.APPLYING:
+        try:
+            with default_storage.open(_progress_path(job), "rb") as handle:
+                data = json.loads(handle.read())
+            return int(data["done"]), int(data["total"])
+        except (OSError, ValueError, KeyError):
+            return 0, job.rows_total
+    return job.rows_done, job.rows_total
+
+
+def import_job_apply(*, job_id: int) -> ImportJob:
+    """Apply a confirmed job in ONE transaction: a crash or a cancel leaves nothing
+    half-written and the job "applying" (retryable) or "cancelled". Safe to run twice:
+    the second run waits for the first's lock and finds the job no longer applying."""
+    job = ImportJob.objects.select_related("uploaded_by", "location").get(pk=job_id)
+    if job.status != Status.APPLYING:
+        return job
+    try:
+        with transaction.atomic():
+            locked = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+            if locked is None or locked.status != Status.APPLYING:
+                return job
+            preview = _preview_build(job)
+            if preview.errors and job.mode == ImportJob.Mode.ALL_OR_NOTHING:
+                _preview_save(
+                    job,
+                    preview,
+                    status=Status.FAILED,
+                    finished_at=timezone.now(),
+                    message="The data changed since the preview: rows are now invalid; "
+                    "nothing was written.",
+                )
+                job.refresh_from_db()
+                return job
+            movements = _write(job, preview)
+            _preview_save(
+                job,
+                preview,
+                status=Status.APPLIED,
+                finished_at=timezone.now(),
+                stock_movements=movements,
+            )
+    except ImportCancelled:
+        ImportJob.objects.filter(pk=job_id, status=Status.APPLYING).update(
+            status=Status.CANCELLED,
+            finished_at=timezone.now(),
+            message="Cancelled: nothing was written.",
+        )
+    except FileRefused as error:
+        ImportJob.objects.filter(pk=job_id, status=Status.APPLYING).update(
+            status=Status.FAILED, finished_at=timezone.now(), message=error.detail
+        )
+    job.refresh_from_db()
+    return job
+
+
+def _write(job: ImportJob, preview: Preview) -> int:
+    total = preview.rows_total
+    _progress_write(job, 0, total)
+    if preview.catalog_plan is not None:
+        catalog_bulk_write(plan=preview.catalog_plan)
+        _progress_write(job, total // 2 if preview.stock else total, total)
+    if not preview.stock:
+        return 0
+    skus = {diff.sku for diff in preview.stock}
+    ids: dict[str, int] = {}
+    sku_list = sorted(skus)
+    for start in range(0, len(sku_list), 4000):
+        ids.update(
+            Variant.objects.filter(sku__in=sku_list[start : start + 4000]).values_list("sku", "id")
+        )
+    by_location: dict[int, list[StockChange]] = defaultdict(list)
+    for diff in preview.stock:
+        by_location[diff.location_id].append(
+            StockChange(
+                variant_id=ids[diff.sku],
+                location_id=diff.location_id,
+                reason="import",
+                on_hand=diff.delta,
+            )
+        )
+    actor = Actor.of(job.uploaded_by)
+    written = 0
+    batches = [
+        changes[start : start + STOCK_BATCH]
+        for location_id in sorted(by_location)
+        for changes in [sorted(by_location[location_id], key=lambda c: c.variant_id)]
+        for start in range(0, len(changes), STOCK_BATCH)
+    ]
+    for number, batch in enumerate(batches, start=1):
+        applied = stock_apply(
+            changes=batch, actor=actor, reference_type="import", reference_id=str(job.pk)
+        )
+        written += len(applied.movements)
+        done = total // 2 + (total - total // 2) * number // len(batches)
+        _progress_write(
+            job, done if preview.catalog_plan is not None else total * number // len(batches), total
+        )
+    return written
+
+
+def import_job_cancel(*, actor, job_id: int) -> ImportJob:
+    """Cancel a job not yet applied; an applying job stops at its next batch and rolls
+    back. Raises InvalidTransition for a finished job."""
+    job = import_job_get(actor=actor, job_id=job_id)
+    cancelled = ImportJob.objects.filter(
+        pk=job.pk, status__in=[Status.UPLOADED, Status.VALIDATING, Status.PREVIEWED]
+    ).update(
+        status=Status.CANCELLED,
+        finished_at=timezone.now(),
+        message="Cancelled before anything was written.",
+    )
+    if not cancelled:
+        if job.status != Status.APPLYING:
+            raise InvalidTransition(f"This import is already {job.get_status_display().lower()}.")
+        default_storage.save(_cancel_marker(job), ContentFile(b"cancel"))
+    job.refresh_from_db()
+    return job
+
+
+def import_job_retry(*, actor, job_id: int, run_now: bool = False) -> ImportJob:
+    """Re-queue a job left "applying" by a worker that died. Applying computes the
+    difference against the database as it is, so a retry never writes anything twice."""
+    job = import_job_get(actor=actor, job_id=job_id)
+    if job.status != Status.APPLYING:
+        raise InvalidTransition(
+            "Only an import stuck in applying can be retried; this one is "
+            f"{job.get_status_display().lower()}."
+        )
+    if run_now:
+        return import_job_apply(job_id=job.pk)
+    on_commit(lambda: _enqueue("apply", job.pk))
+    return job
+
+
+def import_job_summary(job: ImportJob) -> dict:
+    return {
+        "id": job.pk,
+        "kind": job.kind,
+        "status": job.status,
+        "mode": job.mode,
+        "file": job.original_filename,
+        "message": job.message,
+        "counts": {
+            "create": job.count_create,
+            "update": job.count_update,
+            "unchanged": job.count_unchanged,
+            "invalid": job.count_invalid,
+        },
+        "stock_movements": job.stock_movements,
+        "warnings": job.warnings,
+        "errors": job.row_errors,
+    }

@@ -1,0 +1,15 @@
+"""Celery tasks: take a job id, call the service, safe to run twice."""
+
+from celery import shared_task
+
+from .services import import_job_apply, import_job_validate
+
+
+@shared_task(name="imports.validate")
+def import_validate(job_id: int) -> str:
+    return import_job_validate(job_id=job_id).status
+
+
+@shared_task(name="imports.apply")
+def import_apply(job_id: int) -> str:
+    return import_job_apply(job_id=job_id).status

@@ -1,0 +1,117 @@
+"""The import screens: upload, preview, confirm, result, error file, list."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from apps.catalog.models import Variant
+from apps.imports.models import ImportJob
+
+from .helpers import csv_bytes
+
+BAD_ROW = [["TEE-1", "tee", "Tee", "12.50", "", ""], ["TEE-2", "tee", "", "12,5O", "", ""]]
+
+
+@pytest.fixture(autouse=True)
+def run_tasks(monkeypatch, django_capture_on_commit_callbacks):
+    """Tasks are queued after commit; in these (transaction-wrapped) tests, run each
+    request's callbacks as its response returns, as a real commit would."""
+    from django.test import Client
+
+    original = Client.request
+
+    def request(self, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return original(self, **kwargs)
+
+    monkeypatch.setattr(Client, "request", request)
+
+
+def upload(client, data, name="catalog.csv", **fields):
+    return client.post(
+        reverse("imports:index"),
+        {"file": SimpleUploadedFile(name, data), "mode": "all_or_nothing", **fields},
+    )
+
+
+@pytest.fixture
+def hq_client(client, hq_admin):
+    client.force_login(hq_admin)
+    return client
+
+
+def test_upload_previews_counts_and_row_errors(hq_client):
+    response = upload(hq_client, csv_bytes(BAD_ROW))
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert response.url == reverse("imports:job", args=[job.pk])
+    page = hq_client.get(response.url).content.decode()
+    assert job.status == "previewed"
+    assert (job.count_create, job.count_invalid) == (1, 1)
+    assert "price `12,5O` is not a number" in page
+    assert not Variant.objects.exists()
+
+
+def test_confirm_all_or_nothing_with_bad_rows_is_refused_and_writes_nothing(hq_client):
+    upload(hq_client, csv_bytes(BAD_ROW))
+    job = ImportJob.objects.get()
+    response = hq_client.post(reverse("imports:confirm", args=[job.pk]), {"mode": "all_or_nothing"})
+    assert response.status_code == 400
+    assert "all-or-nothing" in response.content.decode()
+    job.refresh_from_db()
+    assert job.status == "previewed"
+    assert not Variant.objects.exists()
+
+
+def test_confirm_skip_invalid_applies_good_rows_and_offers_error_file(hq_client):
+    upload(hq_client, csv_bytes(BAD_ROW))
+    job = ImportJob.objects.get()
+    response = hq_client.post(reverse("imports:confirm", args=[job.pk]), {"mode": "skip_invalid"})
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.status == "applied"
+    assert list(Variant.objects.values_list("sku", flat=True)) == ["TEE-1"]
+    download = hq_client.get(reverse("imports:errors", args=[job.pk]))
+    body = b"".join(download.streaming_content).decode("utf-8-sig")
+    assert body.splitlines() == [
+        "sku,product_handle,product_name,price,barcode,category,errors",
+        'TEE-2,tee,,"12,5O",,,"price: price `12,5O` is not a number"',
+    ]
+
+
+def test_job_list_and_fragment_polling(hq_client, django_assert_max_num_queries):
+    upload(hq_client, csv_bytes(BAD_ROW))
+    upload(hq_client, csv_bytes(BAD_ROW), name="second.csv")
+    with django_assert_max_num_queries(8):
+        page = hq_client.get(reverse("imports:index")).content.decode()
+    assert "second.csv" in page and "catalog.csv" in page
+    job = ImportJob.objects.first()
+    fragment = hq_client.get(reverse("imports:job", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert b"<html" not in fragment.content and b'data-testid="job"' in fragment.content
+
+
+def test_other_users_job_is_404(client, hq_admin, manager_a):
+    client.force_login(hq_admin)
+    upload(client, csv_bytes(BAD_ROW))
+    job = ImportJob.objects.get()
+    client.force_login(manager_a)
+    assert client.get(reverse("imports:job", args=[job.pk])).status_code == 404
+    assert client.post(reverse("imports:confirm", args=[job.pk])).status_code == 404
+
+
+def test_manager_cannot_import_catalog(client, manager_a):
+    client.force_login(manager_a)
+    upload(client, csv_bytes(BAD_ROW))
+    job = ImportJob.objects.get()
+    assert job.status == "refused"
+    assert "Only head office" in job.message
+    assert not Variant.objects.exists()
+
+
+def test_upload_not_a_spreadsheet_is_refused_cleanly(hq_client):
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 20
+    response = upload(hq_client, png, name="photo.xlsx")
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert job.status == "refused"
+    assert "is not an Excel workbook" in job.message
