@@ -23,6 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from apps.core.errors import NotFound
+from apps.core.money import round_money
 from apps.inventory.models import StockLevel
 from apps.stores.models import Location
 from apps.stores.selectors import location_list_visible
@@ -121,6 +122,11 @@ def product_search_filter(query: str) -> Q:
     return Q(name__icontains=query) | Q(pk__in=sku_match) | Q(pk__in=barcode_match)
 
 
+def _money_or_none(value) -> Decimal | None:
+    # SQLite's MIN/MAX give back 19.9 for 19.90: show money with its two places.
+    return None if value is None else round_money(value)
+
+
 def product_list_queryset(
     *,
     query: str = "",
@@ -184,8 +190,8 @@ def product_page(
                 product=product,
                 variant_count=aggregate.get("count", 0),
                 active_variant_count=aggregate.get("active_count", 0),
-                price_min=aggregate.get("price_min"),
-                price_max=aggregate.get("price_max"),
+                price_min=_money_or_none(aggregate.get("price_min")),
+                price_max=_money_or_none(aggregate.get("price_max")),
             )
         )
     window = range(max(1, number - 3), min(last_page, number + 3) + 1)
@@ -238,6 +244,13 @@ def variant_get(variant_id: int) -> Variant:
     return variant
 
 
+def barcode_get(barcode_id: int) -> Barcode:
+    barcode = Barcode.objects.select_related("variant").filter(pk=barcode_id).first()
+    if barcode is None:
+        raise NotFound("No such barcode.")
+    return barcode
+
+
 @dataclass
 class StockCell:
     on_hand: int = 0
@@ -254,6 +267,18 @@ class ProductDetail:
     stock: dict[int, dict[int, StockCell]]
     # {location_id: StockCell} summed over the product's variants
     stock_totals: dict[int, StockCell]
+
+    @property
+    def stock_rows(self) -> list[tuple[Variant, list[StockCell | None]]]:
+        """One row per variant, one cell per location (None: never stocked there)."""
+        return [
+            (variant, [self.stock.get(variant.pk, {}).get(loc.pk) for loc in self.locations])
+            for variant in self.variants
+        ]
+
+    @property
+    def total_row(self) -> list[StockCell | None]:
+        return [self.stock_totals.get(location.pk) for location in self.locations]
 
 
 def product_detail(*, actor, product_id: int) -> ProductDetail:
