@@ -1,0 +1,434 @@
+import csv
+import io
+import re
+
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.db import transaction
+from django.urls import path, reverse
+from openpyxl import load_workbook
+
+from apps.inventory.consumers import BackofficeStockConsumer
+from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
+from apps.inventory.models import (
+    Movement,
+    StockAlert,
+    StockLevel,
+    Stocktake,
+    StocktakeLine,
+    Transfer,
+)
+from apps.inventory.stocktakes import stocktake_count, stocktake_start
+from apps.inventory.transfers import LineInput, transfer_create, transfer_ship
+from tests.factories import BarcodeFactory, LocationFactory, VariantFactory
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def apply(variant, location, quantity, reason=Reason.RECEIPT, note=""):
+    with transaction.atomic():
+        stock_apply(
+            changes=[StockChange(variant.pk, location.pk, reason, on_hand=quantity, note=note)],
+            actor=Actor(),
+        )
+
+
+def skus(response):
+    return re.findall(r'<tr data-sku="([^"]+)"', response.content.decode())
+
+
+def levels():
+    return sorted(StockLevel.objects.values_list("location__code", "variant__sku", "on_hand"))
+
+
+def stock_state():
+    return (
+        levels(),
+        Movement.objects.count(),
+        list(Transfer.objects.values_list("status", flat=True)),
+        list(Stocktake.objects.values_list("status", flat=True)),
+        list(StocktakeLine.objects.values_list("counted", flat=True)),
+    )
+
+
+@pytest.fixture
+def tee(store_a):
+    variant = VariantFactory(sku="TEE-M", product__name="Tee")
+    BarcodeFactory(variant=variant, code="4006381333931")
+    apply(variant, store_a, 12)
+    return variant
+
+
+@pytest.fixture
+def client_a(client, manager_a):
+    client.force_login(manager_a)
+    return client
+
+
+# --- stock list ---------------------------------------------------------------------
+
+
+def test_stock_list_shows_levels_and_searches_by_sku_barcode_and_name(client_a, store_a, tee):
+    cap = VariantFactory(sku="CAP-1", product__name="Cap")
+    apply(cap, store_a, 3)
+    response = client_a.get(reverse("stock:index"))
+    assert response.status_code == 200
+    rows = [(lv.variant.sku, lv.on_hand) for lv in response.context["page"].object_list]
+    assert rows == [("CAP-1", 3), ("TEE-M", 12)]
+    for query in ("4006381333931", "tee-m", "Tee"):
+        response = client_a.get(reverse("stock:index"), {"q": query}, **HTMX)
+        assert skus(response) == ["TEE-M"]
+        assert b"<html" not in response.content  # the fragment only
+
+
+def test_low_filter_lists_only_levels_at_or_below_their_reorder_point(client_a, store_a, tee):
+    cap = VariantFactory(sku="CAP-1")
+    apply(cap, store_a, 2)
+    StockLevel.objects.filter(variant=cap).update(reorder_point=2)
+    StockLevel.objects.filter(variant=tee).update(reorder_point=5)
+    response = client_a.get(reverse("stock:index"), {"low": "1"})
+    assert [lv.variant.sku for lv in response.context["page"].object_list] == ["CAP-1"]
+
+
+def test_stock_list_query_count_does_not_grow_with_rows(
+    client_a, store_a, django_assert_num_queries
+):
+    def variants(count, offset):
+        for index in range(count):
+            apply(VariantFactory(sku=f"V{offset + index:04d}"), store_a, 1)
+
+    variants(2, 0)
+    with django_assert_num_queries(7) as few:
+        client_a.get(reverse("stock:index"))
+    variants(30, 100)
+    with django_assert_num_queries(len(few.captured_queries)):
+        response = client_a.get(reverse("stock:index"))
+    assert len(response.context["page"].object_list) == 32
+
+
+def test_other_stores_stock_page_is_404(client_a, store_b):
+    assert client_a.get(reverse("stock:location", args=["SB1"])).status_code == 404
+    assert client_a.get(reverse("stock:location", args=["NOPE"])).status_code == 404
+
+
+def test_variant_page_shows_every_visible_location_with_in_transit(
+    client, hq_admin, store_a, store_b, tee
+):
+    transfer = transfer_create(
+        source=store_a,
+        destination=store_b,
+        lines=[LineInput(code="TEE-M", quantity=5)],
+        actor=hq_admin,
+    )
+    transfer_ship(transfer=transfer, actor=hq_admin)
+    client.force_login(hq_admin)
+    response = client.get(reverse("stock:variant", args=["TEE-M"]))
+    rows = [
+        (r["location"].code, r["level"].on_hand if r["level"] else 0, r["in_transit"])
+        for r in response.context["rows"]
+    ]
+    assert rows == [("SA1", 7, 0), ("SB1", 0, 5)]
+    assert response.context["totals"]["in_transit"] == 5
+
+
+# --- movements ----------------------------------------------------------------------
+
+
+def test_movements_filter_and_csv_export_escapes_formulas(client_a, store_a, store_b, tee):
+    apply(tee, store_a, -2, reason=Reason.ADJUSTMENT, note='=HYPERLINK("http://x")')
+    apply(tee, store_b, 4)  # not visible to manager A
+    response = client_a.get(reverse("stock:movements"), {"reason": "adjustment"})
+    assert [m.delta_on_hand for m in response.context["page"].object_list] == [-2]
+
+    response = client_a.get(reverse("stock:movements"), {"sku": "TEE-M", "export": "csv"})
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:5] == ["time", "location", "sku", "reason", "on_hand_change"]
+    body = [(r[1], r[3], r[4], r[13]) for r in rows[1:]]
+    assert body == [
+        ("SA1", "adjustment", "-2", '\'=HYPERLINK("http://x")'),
+        ("SA1", "receipt", "12", ""),
+    ]
+
+
+def test_movements_xlsx_export(client_a, store_a, tee):
+    response = client_a.get(reverse("stock:movements"), {"export": "xlsx"})
+    sheet = load_workbook(io.BytesIO(response.content)).active
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[1][1:5] == ("SA1", "TEE-M", "receipt", 12)
+
+
+def test_movement_list_query_count_is_constant(client_a, store_a, tee, django_assert_num_queries):
+    with django_assert_num_queries(7) as few:
+        client_a.get(reverse("stock:movements"))
+    for _ in range(10):
+        apply(tee, store_a, 1)
+    with django_assert_num_queries(len(few.captured_queries)):
+        client_a.get(reverse("stock:movements"))
+
+
+# --- adjustments --------------------------------------------------------------------
+
+
+def test_adjustment_form_shows_errors_inline_and_changes_nothing(client_a, store_a, tee):
+    before = stock_state()
+    url = reverse("stock:adjust")
+    bad = [
+        ({"code": "NOPE", "delta": "2"}, 400, "code"),
+        ({"code": "TEE-M", "delta": "1.5"}, 400, "delta"),
+        ({"code": "TEE-M", "delta": "0"}, 400, "delta"),
+        ({"code": "TEE-M", "delta": "-13"}, 409, None),
+    ]
+    for fields, status, field in bad:
+        data = {"location": "SA1", "reason": "adjustment", "note": "", **fields}
+        response = client_a.post(url, data, **HTMX)
+        assert response.status_code == status, fields
+        marker = f'data-testid="error-{field}"' if field else 'data-testid="form-error"'
+        assert marker.encode() in response.content, fields
+    assert stock_state() == before
+
+    response = client_a.post(
+        url,
+        {"location": "SA1", "code": "4006381333931", "delta": "-2", "reason": "write_off"},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    assert b"on hand now 10" in response.content
+    assert levels() == [("SA1", "TEE-M", 10)]
+    assert Movement.objects.order_by("-pk").values_list("reason", flat=True)[0] == "write_off"
+
+
+def test_adjusting_another_managers_store_changes_nothing(client, manager_b, store_a, tee):
+    client.force_login(manager_b)
+    before = stock_state()
+    response = client.post(
+        reverse("stock:adjust"),
+        {"location": "SA1", "code": "TEE-M", "delta": "5", "reason": "adjustment"},
+    )
+    assert response.status_code == 400  # SA1 is not even a choice for them
+    assert stock_state() == before
+
+
+# --- transfers ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def warehouse(db):
+    return LocationFactory(code="W01", name="Warehouse", kind="warehouse")
+
+
+def test_transfer_screens_create_ship_receive_short(client, hq_admin, warehouse, store_a, tee):
+    apply(tee, warehouse, 10)
+    client.force_login(hq_admin)
+    response = client.post(
+        reverse("stock:transfer_new"),
+        {"source": "W01", "destination": "SA1", "lines": "TEE-M 4\n"},
+    )
+    transfer = Transfer.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("stock:transfer", args=[transfer.pk])
+
+    client.post(reverse("stock:transfer_action", args=[transfer.pk, "ship"]))
+    line = transfer.lines.get()
+    response = client.post(
+        reverse("stock:transfer_action", args=[transfer.pk, "receive"]),
+        {f"count_{line.pk}": "3"},
+        **HTMX,
+    )
+    assert response.status_code == 200
+    assert b"short -1" in response.content
+    assert levels() == [("SA1", "TEE-M", 15), ("W01", "TEE-M", 6)]
+
+    before = stock_state()
+    response = client.post(
+        reverse("stock:transfer_action", args=[transfer.pk, "receive"]),
+        {f"count_{line.pk}": "3"},
+        **HTMX,
+    )
+    assert response.status_code == 409
+    assert b"received" in response.content
+    assert stock_state() == before
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"destination": "W01", "lines": "TEE-M 1"}, "destination"),
+        ({"destination": "SA1", "lines": "TEE-M 0"}, "lines"),
+        ({"destination": "SA1", "lines": "TEE-M -1"}, "lines"),
+        ({"destination": "SA1", "lines": "TEE-M 1.5"}, "lines"),
+        ({"destination": "SA1", "lines": "NOPE 1"}, "lines"),
+        ({"destination": "SA1", "lines": "   "}, "lines"),
+    ],
+)
+def test_transfer_form_bad_input_is_400_inline(
+    client, hq_admin, warehouse, store_a, tee, data, field
+):
+    client.force_login(hq_admin)
+    response = client.post(reverse("stock:transfer_new"), {"source": "W01", **data}, **HTMX)
+    assert response.status_code == 400
+    assert f'data-testid="error-{field}"'.encode() in response.content
+    assert Transfer.objects.count() == 0
+
+
+def test_transfer_of_other_stores_is_404_and_changes_nothing(
+    client, manager_b, hq_admin, warehouse, store_a, tee
+):
+    apply(tee, warehouse, 10)
+    transfer = transfer_create(
+        source=warehouse,
+        destination=store_a,
+        lines=[LineInput(code="TEE-M", quantity=2)],
+        actor=hq_admin,
+    )
+    client.force_login(manager_b)
+    before = stock_state()
+    assert client.get(reverse("stock:transfer", args=[transfer.pk])).status_code == 404
+    for action in ("ship", "cancel", "receive"):
+        url = reverse("stock:transfer_action", args=[transfer.pk, action])
+        assert client.post(url).status_code == 404
+    assert stock_state() == before
+
+
+def test_transfer_list_query_count_is_constant(
+    client, hq_admin, warehouse, store_a, tee, django_assert_num_queries
+):
+    client.force_login(hq_admin)
+
+    def make(count):
+        for _ in range(count):
+            transfer_create(
+                source=store_a,
+                destination=warehouse,
+                lines=[LineInput(code="TEE-M", quantity=1)],
+                actor=hq_admin,
+            )
+
+    make(1)
+    with django_assert_num_queries(7) as few:
+        client.get(reverse("stock:transfers"))
+    make(10)
+    with django_assert_num_queries(len(few.captured_queries)):
+        client.get(reverse("stock:transfers"))
+
+
+# --- stocktakes ---------------------------------------------------------------------
+
+
+def test_stocktake_screens_start_scan_review_post(client_a, store_a, tee):
+    response = client_a.post(reverse("stock:stocktake_new"), {"location": "SA1"})
+    stocktake = Stocktake.objects.get()
+    assert response["Location"] == reverse("stock:stocktake", args=[stocktake.pk])
+    scan = reverse("stock:stocktake_scan", args=[stocktake.pk])
+    for _ in range(3):
+        response = client_a.post(scan, {"code": "4006381333931"}, **HTMX)
+        assert response.status_code == 200
+    assert b'data-field="counted">3<' in response.content
+
+    before = stock_state()
+    response = client_a.post(scan, {"code": "0000000000"}, **HTMX)
+    assert response.status_code == 400
+    assert b"No SKU or barcode" in response.content
+    response = client_a.post(scan, {"code": "TEE-M", "quantity": "-1"}, **HTMX)
+    assert response.status_code == 400
+    assert stock_state() == before
+
+    client_a.post(scan, {"code": "TEE-M", "quantity": "10"}, **HTMX)
+    review = client_a.get(reverse("stock:stocktake_review", args=[stocktake.pk]))
+    assert [(ln.expected, ln.counted, ln.difference) for ln in review.context["lines"]] == [
+        (12, 10, -2)
+    ]
+    post = reverse("stock:stocktake_action", args=[stocktake.pk, "post"])
+    assert client_a.post(post).status_code == 302
+    assert levels() == [("SA1", "TEE-M", 10)]
+
+    before = stock_state()
+    response = client_a.post(post)
+    assert response.status_code == 409
+    assert stock_state() == before
+
+
+def test_starting_a_second_stocktake_is_409(client_a, store_a, manager_a):
+    stocktake_start(location=store_a, actor=manager_a)
+    response = client_a.post(reverse("stock:stocktake_new"), {"location": "SA1"})
+    assert response.status_code == 409
+    assert Stocktake.objects.count() == 1
+
+
+def test_stocktake_of_other_store_is_404_and_changes_nothing(
+    client, manager_a, manager_b, store_a, tee
+):
+    stocktake = stocktake_start(location=store_a, actor=manager_a)
+    stocktake_count(stocktake=stocktake, actor=manager_a, variant=tee, counted=1)
+    client.force_login(manager_b)
+    before = stock_state()
+    assert client.get(reverse("stock:stocktake", args=[stocktake.pk])).status_code == 404
+    scan = reverse("stock:stocktake_scan", args=[stocktake.pk])
+    assert client.post(scan, {"code": "TEE-M"}).status_code == 404
+    post = reverse("stock:stocktake_action", args=[stocktake.pk, "post"])
+    assert client.post(post).status_code == 404
+    assert client.post(reverse("stock:stocktake_new"), {"location": "SA1"}).status_code == 404
+    assert stock_state() == before
+
+
+def test_counter_query_count_is_constant(client_a, store_a, manager_a, django_assert_num_queries):
+    stocktake = stocktake_start(location=store_a, actor=manager_a)
+    url = reverse("stock:stocktake", args=[stocktake.pk])
+    stocktake_count(stocktake=stocktake, actor=manager_a, variant=VariantFactory(), counted=1)
+    with django_assert_num_queries(8) as few:
+        client_a.get(url)
+    for _ in range(10):
+        stocktake_count(stocktake=stocktake, actor=manager_a, variant=VariantFactory(), counted=2)
+    with django_assert_num_queries(len(few.captured_queries)):
+        client_a.get(url)
+
+
+# --- alerts -------------------------------------------------------------------------
+
+
+def test_alerts_inbox_lists_open_alerts_of_visible_locations(client_a, store_a, store_b, tee):
+    cap = VariantFactory(sku="CAP-1")
+    apply(cap, store_b, 1)
+    for variant, location in ((tee, store_a), (cap, store_b)):
+        level = StockLevel.objects.get(variant=variant, location=location)
+        StockAlert.objects.create(level=level, available_when_raised=1, reorder_point=20)
+    response = client_a.get(reverse("stock:alerts"))
+    assert [a.level.variant.sku for a in response.context["page"].object_list] == ["TEE-M"]
+
+
+# --- websocket ----------------------------------------------------------------------
+
+
+def _communicator(user, code, origin="http://testserver"):
+    app = URLRouter([path("ws/backoffice/stock/<str:code>/", BackofficeStockConsumer.as_asgi())])
+    headers = [(b"host", b"testserver")]
+    if origin:
+        headers.append((b"origin", origin.encode()))
+    communicator = WebsocketCommunicator(app, f"/ws/backoffice/stock/{code}/", headers=headers)
+    communicator.scope["user"] = user
+    return communicator
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_consumer_forwards_stock_events_and_refuses_others(manager_a, store_a, store_b):
+    from asgiref.sync import sync_to_async
+
+    for code, origin in (("SB1", "http://testserver"), ("SA1", "http://evil.example")):
+        communicator = _communicator(manager_a, code, origin)
+        await communicator.connect()
+        output = await communicator.receive_output()
+        assert output == {"type": "websocket.close", "code": 4403}
+        await communicator.wait()
+
+    communicator = _communicator(manager_a, "SA1")
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await communicator.receive_json_from())["type"] == "hello"
+    variant = await sync_to_async(VariantFactory)(sku="LIVE-1")
+    await sync_to_async(apply)(variant, store_a, 4)
+    message = await communicator.receive_json_from(timeout=3)
+    assert (message["type"], message["sku"], message["on_hand"]) == ("stock", "LIVE-1", 4)
+    await communicator.disconnect()
