@@ -1,6 +1,7 @@
 """Every write of the sales app: POS sales, online orders and pickups, returns.
 
-Stock moves only through apps.inventory.ledger.stock_apply, in the same transaction as
+Stock moves only through the inventory services (stock_sell, stock_reserve, stock_collect,
+stock_release, stock_restock, all on the stock_apply ledger), in the same transaction as
 the order rows, with ("sale" | "order" | "return", <number>) as the ledger reference.
 Each service is atomic; the API layer adds idempotency (apps.core.idempotency) around
 the creating ones.
@@ -31,8 +32,16 @@ from apps.core.errors import (
 )
 from apps.core.events import event_append, location_stream
 from apps.core.money import ZERO, round_money
-from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
-from apps.inventory.models import Serial, StockLevel
+from apps.inventory.ledger import Actor
+from apps.inventory.models import StockLevel
+from apps.inventory.services import (
+    SellLine,
+    stock_collect,
+    stock_release,
+    stock_reserve,
+    stock_restock,
+    stock_sell,
+)
 from apps.stores.models import Location
 from apps.stores.selectors import location_list_visible
 
@@ -129,38 +138,6 @@ def _payments_check(payments: Sequence[PaymentInput], total: Decimal) -> None:
         )
 
 
-def _serials_check(*, location: Location, quote: Quote, lines: Sequence[SaleLineInput]) -> None:
-    """A serial-tracked line names its serials, each in stock at this location."""
-    wanted: list[tuple[int, int, str]] = []
-    for index, (priced, line) in enumerate(zip(quote.lines, lines, strict=True)):
-        if not line.serials:
-            continue
-        if priced.variant.tracking != priced.variant.Tracking.SERIAL:
-            raise ValidationFailed.for_field(
-                f"lines.{index}.serials", f"{line.sku} is not serial-tracked."
-            )
-        if len(line.serials) != line.quantity or len(set(line.serials)) != line.quantity:
-            raise ValidationFailed.for_field(
-                f"lines.{index}.serials", "Give one distinct serial per unit sold."
-            )
-        wanted += [(index, priced.variant.pk, serial) for serial in line.serials]
-    if not wanted:
-        return
-    condition = Q()
-    for _, variant_id, serial in wanted:
-        condition |= Q(variant_id=variant_id, number=serial)
-    here = set(
-        Serial.objects.filter(condition, location=location, status=Serial.Status.IN_STOCK)
-        .select_for_update()
-        .values_list("variant_id", "number")
-    )
-    for index, variant_id, serial in wanted:
-        if (variant_id, serial) not in here:
-            raise ValidationFailed.for_field(
-                f"lines.{index}.serials", f"Serial {serial!r} is not in stock at {location.code}."
-            )
-
-
 def _order_lines(order: Order, quote: Quote, lines: Sequence[SaleLineInput]) -> list[OrderLine]:
     return OrderLine.objects.bulk_create(
         [
@@ -238,31 +215,20 @@ def sale_record(
         exchanged = Return.objects.filter(number=exchange_of).first()
         if exchanged is None:
             raise NotFound(f"No return {exchange_of!r} to exchange.")
-    _serials_check(location=location, quote=quote, lines=lines)
-
     number = order_number_allocate(location=location)
-    applied = stock_apply(
-        changes=[
-            StockChange(priced.variant.pk, location.pk, Reason.SALE, on_hand=-priced.quantity)
-            for priced in quote.lines
+    # Lots leave first-expiring first; serials must be in stock here (400 otherwise).
+    applied = stock_sell(
+        location=location,
+        lines=[
+            SellLine(priced.variant, priced.quantity, line.lot or None, line.serials)
+            for priced, line in zip(quote.lines, lines, strict=True)
         ],
-        actor=Actor.of(client),
+        actor=client,
         reference_type="sale",
         reference_id=number,
-        allow_short=True,
     )
     if applied.shortfalls:
         review.add("sold more than the system count")
-    serials = [
-        (p.variant.pk, s) for p, line in zip(quote.lines, lines, strict=True) for s in line.serials
-    ]
-    if serials:
-        condition = Q()
-        for variant_id, serial in serials:
-            condition |= Q(variant_id=variant_id, number=serial)
-        Serial.objects.filter(condition).update(
-            status=Serial.Status.SOLD, location=None, updated_at=timezone.now()
-        )
     order = Order.objects.create(
         channel=Order.Channel.POS,
         location=location,
@@ -362,12 +328,10 @@ def online_order_place(
     for priced in quote.lines:
         needed[priced.variant.pk] = needed.get(priced.variant.pk, 0) + priced.quantity
     try:
-        stock_apply(
-            changes=[
-                StockChange(variant_id, location.pk, Reason.RESERVATION, reserved=quantity)
-                for variant_id, quantity in needed.items()
-            ],
-            actor=Actor.of(client),
+        stock_reserve(
+            location=location,
+            lines=[(priced.variant, priced.quantity) for priced in quote.lines],
+            actor=client,
             reference_type="order",
             reference_id=number,
         )
@@ -375,7 +339,7 @@ def online_order_place(
         raise InsufficientStock(
             f"Not enough stock at {location.code} for this order.",
             errors=error.errors,
-            extra={"alternatives": _alternatives(exclude=location, needed=needed)},
+            extra={**error.extra, "alternatives": _alternatives(exclude=location, needed=needed)},
         ) from error
     now = timezone.now()
     order = Order.objects.create(
@@ -419,25 +383,13 @@ def _pickup_lock(*, number: str, location: Location | None) -> Order:
 def _pickup_move(order: Order, to: str, actor) -> Order:
     if order.status not in _ALLOWED[to]:
         raise InvalidTransition(f"Order {order.number} is {order.status}; it cannot become {to}.")
-    quantities: dict[int, int] = {}
-    for variant_id, quantity in order.lines.values_list("variant_id", "quantity"):
-        quantities[variant_id] = quantities.get(variant_id, 0) + quantity
     now = timezone.now()
-    if to == Status.COLLECTED:
-        changes = [
-            StockChange(v, order.location_id, Reason.SALE, on_hand=-q, reserved=-q)
-            for v, q in quantities.items()
-        ]
-    elif to in (Status.CANCELLED, Status.EXPIRED):
-        changes = [
-            StockChange(v, order.location_id, Reason.RELEASE, reserved=-q)
-            for v, q in quantities.items()
-        ]
-    else:
-        changes = []
-    if changes:
-        stock_apply(
-            changes=changes,
+    if to in (Status.COLLECTED, Status.CANCELLED, Status.EXPIRED):
+        lines = [(line.variant, line.quantity) for line in order.lines.select_related("variant")]
+        move = stock_collect if to == Status.COLLECTED else stock_release
+        move(
+            location=order.location,
+            lines=lines,
             actor=actor,
             reference_type="order",
             reference_id=order.number,
@@ -462,7 +414,7 @@ def pickup_transition(*, client: ApiClient, number: str, to: str) -> Order:
         raise ValidationFailed(f"Unknown pickup step {to!r}.")
     order = _pickup_lock(number=number, location=location)
     order.location = location
-    return _pickup_move(order, to, Actor.of(client))
+    return _pickup_move(order, to, client)
 
 
 @transaction.atomic
@@ -474,7 +426,7 @@ def pickup_transition_by_user(*, user, number: str, to: str) -> Order:
         raise NotFound(f"No pickup {number!r} here.")
     if to not in (Status.READY, Status.COLLECTED, Status.CANCELLED):
         raise ValidationFailed(f"Unknown pickup step {to!r}.")
-    return _pickup_move(order, to, Actor.of(user))
+    return _pickup_move(order, to, user)
 
 
 @transaction.atomic
@@ -537,7 +489,8 @@ def return_record(
     # Lock the sale's lines in id order: concurrent returns of one line queue here.
     locked = {
         line.pk: line
-        for line in OrderLine.objects.select_for_update()
+        for line in OrderLine.objects.select_for_update(of=("self",))
+        .select_related("variant")
         .filter(order=sale, pk__in=wanted)
         .order_by("pk")
     }
@@ -577,16 +530,19 @@ def return_record(
         )
 
     number = return_number_allocate(location=location)
-    changes = []
+    restocked = []
     for line_id in sorted(wanted):
-        variant_id, quantity = locked[line_id].variant_id, wanted[line_id]
-        changes.append(StockChange(variant_id, location.pk, Reason.RETURN, on_hand=quantity))
-        if not restock:
-            changes.append(
-                StockChange(variant_id, location.pk, Reason.WRITE_OFF, on_hand=-quantity)
-            )
-    stock_apply(
-        changes=changes, actor=Actor.of(client), reference_type="return", reference_id=number
+        line, quantity = locked[line_id], wanted[line_id]
+        # Serial-tracked: the next serials of the line not returned yet come back.
+        serials = line.serials[line.quantity_returned : line.quantity_returned + quantity]
+        restocked.append(SellLine(line.variant, quantity, line.lot or None, tuple(serials)))
+    stock_restock(
+        location=location,
+        lines=restocked,
+        actor=client,
+        reference_type="return",
+        reference_id=number,
+        damaged=not restock,
     )
     for line_id, quantity in wanted.items():
         locked[line_id].quantity_returned += quantity

@@ -3,8 +3,10 @@ import uuid
 import pytest
 
 from apps.core.models import IdempotencyRecord
-from apps.inventory.models import Discrepancy, Movement, StockLevel
+from apps.inventory.models import Discrepancy, Movement, Serial, StockLevel
+from apps.inventory.services import stock_receive
 from apps.sales.models import Order, OrderLine, Payment
+from tests.factories import VariantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -247,3 +249,21 @@ def test_unknown_sale_number_is_404(device_api, stocked):
     response = device_api.get("/api/v1/sales/SA1-999999")
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_serial_that_is_elsewhere_is_refused_and_nothing_recorded(device_api, store_a, store_b):
+    phone = VariantFactory(sku="PHONE-1", price="300.00", tracking="serial")
+    stock_receive(location=store_a, variant=phone, quantity=1, actor=None, serials=["SN-A"])
+    stock_receive(location=store_b, variant=phone, quantity=1, actor=None, serials=["SN-B"])
+    body = sale_body(
+        lines=[{"sku": "PHONE-1", "quantity": 1, "serials": ["SN-B"]}],
+        payments=[{"method": "card", "amount": "300.00"}],
+    )
+    response = device_api.post("/api/v1/sales", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"].startswith("lines.0")
+    assert nothing_recorded()
+    body["lines"][0]["serials"] = ["SN-A"]
+    assert device_api.post("/api/v1/sales", body, format="json").status_code == 201
+    assert Serial.objects.get(number="SN-A").status == "sold"
+    assert Serial.objects.get(number="SN-B").status == "in_stock"
