@@ -306,11 +306,10 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
 
     known = _variants_known({out["sku"] for out in parsed.values()})
     bad = preview.invalid_rows
-    # Product fields from each product's valid rows: the first non-blank value wins.
+    # Product fields from each product's rows whose cells read correctly (a row refused
+    # only as a duplicate still names its product): the first non-blank value wins.
     products: dict[str, ProductInput] = {}
-    for number, out in parsed.items():
-        if number in bad:
-            continue
+    for out in parsed.values():
         product = products.setdefault(out["handle"], ProductInput(handle=out["handle"]))
         for key, value in out["product"].items():
             product.values.setdefault(key, value)

@@ -1,0 +1,285 @@
+"""Behaviour the user relies on (shared/import-format.md), one test each."""
+
+import io
+import zipfile
+
+import openpyxl
+import pytest
+
+from apps.catalog.models import Barcode, LocationPrice, Product, Variant
+from apps.core.errors import InvalidTransition
+from apps.imports.errors import FileRefused
+from apps.imports.models import ImportJob
+from apps.imports.services import import_job_confirm
+from apps.inventory.models import Movement, StockLevel
+from tests.factories import BarcodeFactory, VariantFactory
+
+from .helpers import HEADER, csv_bytes, run
+
+
+def errors_of(job):
+    return [(e["row"], e["column"], e["message"]) for e in job.row_errors]
+
+
+def xlsx_bytes(rows) -> bytes:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def test_missing_required_column_refuses_the_whole_file(hq_admin):
+    job = run(hq_admin, csv_bytes([["A", "12"]], header=["sku", "price"]))
+    assert job.status == "refused"
+    assert job.message.startswith("Unknown format")
+    job = run(hq_admin, csv_bytes([["A", "12"]], header=["product_handle", "price"]))
+    assert job.status == "refused"
+    assert job.message == "Missing required column(s): `sku`."
+    assert not Variant.objects.exists()
+
+
+def test_empty_file_and_header_only_are_refused(hq_admin):
+    with pytest.raises(FileRefused, match="empty"):
+        run(hq_admin, b"")
+    job = run(hq_admin, b"\n\n  \n", filename="blank.csv")
+    assert (job.status, job.message) == ("refused", "The file is empty.")
+    job = run(hq_admin, csv_bytes([]))
+    assert (job.status, job.message) == ("refused", "The file has a header but no rows.")
+
+
+def test_unknown_columns_are_warnings(hq_admin):
+    job = run(hq_admin, csv_bytes([["A", "tee", "Tee", "1", "x"]], header=[*HEADER[:4], "colour"]))
+    assert job.status == "previewed"
+    assert job.warnings == ["Unknown column `colour` is ignored."]
+
+
+def test_wrong_types_are_specific_row_errors(hq_admin):
+    rows = [
+        ["A", "tee", "Tee", "12,5O", "", ""],
+        ["B", "tee", "", "1.999", "", ""],
+        ["C", "bad handle!", "X", "1", "", ""],
+        ["D", "tee", "", "-1", "", ""],
+    ]
+    job = run(hq_admin, csv_bytes(rows))
+    assert errors_of(job) == [
+        (2, "price", "price `12,5O` is not a number"),
+        (3, "price", "price `1.999` has more than two decimal places"),
+        (
+            4,
+            "product_handle",
+            "product_handle `bad handle!` may only contain letters, digits, - and _",
+        ),
+        (5, "price", "price `-1` is negative"),
+    ]
+    assert job.row_errors[0]["value"] == "12,5O"
+    assert job.count_invalid == 4
+
+
+def test_duplicate_skus_are_errors_on_every_occurrence(hq_admin):
+    rows = [
+        ["A", "tee", "Tee", "1", "", ""],
+        ["B", "tee", "", "2", "", ""],
+        ["A", "tee", "", "3", "", ""],
+    ]
+    job = run(hq_admin, csv_bytes(rows))
+    assert errors_of(job) == [
+        (2, "sku", "sku `A` appears on rows 2, 4: each may appear once"),
+        (4, "sku", "sku `A` appears on rows 2, 4: each may appear once"),
+    ]
+    assert (job.count_create, job.count_invalid) == (1, 2)
+
+
+def test_one_barcode_on_two_skus_is_an_error(hq_admin):
+    rows = [["A", "tee", "Tee", "1", "111", ""], ["B", "tee", "", "2", "222|111", ""]]
+    job = run(hq_admin, csv_bytes(rows))
+    assert errors_of(job) == [
+        (2, "barcode", "barcode `111` is also given to sku B in this file"),
+        (3, "barcode", "barcode `111` is also given to sku A in this file"),
+    ]
+
+
+def test_barcode_of_another_existing_sku_is_an_error(hq_admin):
+    BarcodeFactory(code="999", variant=VariantFactory(sku="OLD"))
+    job = run(hq_admin, csv_bytes([["A", "tee", "Tee", "1", "999", ""]]))
+    assert errors_of(job) == [(2, "barcode", "barcode `999` already belongs to sku OLD")]
+
+
+def test_numbers_excel_destroyed_are_errors(hq_admin):
+    rows = [["A", "tee", "Tee", "1", "3.65275E+11", ""], ["4.6347E+11", "tee", "", "1", "", ""]]
+    job = run(hq_admin, csv_bytes(rows))
+    assert [(r, c) for r, c, _ in errors_of(job)] == [(2, "barcode"), (3, "sku")]
+    assert "scientific notation: Excel destroyed the number" in job.row_errors[0]["message"]
+
+
+def test_xlsx_numbers_as_text_and_floats_read_correctly(hq_admin):
+    data = xlsx_bytes(
+        [
+            [*HEADER, "active"],
+            ["007", "tee", "Tee", 12.0, "0012345", None, "yes"],
+            [8, "tee", None, "12.50", 3000000000017, "", 0],
+        ]
+    )
+    job = run(hq_admin, data, filename="catalog.xlsx")
+    assert job.row_errors == []
+    import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    first, second = Variant.objects.order_by("sku")
+    assert (first.sku, first.price, first.active) == ("007", 12, True)
+    assert (second.sku, str(second.price), second.active) == ("8", "12.50", False)
+    assert set(Barcode.objects.values_list("code", flat=True)) == {"0012345", "3000000000017"}
+
+
+def test_blank_rows_are_skipped_and_row_numbers_kept(hq_admin):
+    data = b"sku,product_handle,product_name,price\nA,tee,Tee,1\n,,,\n\nB,tee,,x\n"
+    job = run(hq_admin, data)
+    assert errors_of(job) == [(5, "price", "price `x` is not a number")]
+    assert job.rows_total == 2
+
+
+def test_a_sheet_claiming_a_million_empty_rows_does_not_hang(hq_admin):
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    sheet.append(["A", "tee", "Tee", "1", "", ""])
+    for row in range(3, 5003):  # formatted but empty cells, as Excel leaves them
+        sheet.cell(row=row, column=1).value = ""
+        sheet.cell(row=row, column=26).value = ""
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    # Claim the whole sheet in the dimension, as some exports do.
+    source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                content = content.replace(
+                    b'<dimension ref="A1:Z5002"/>', b'<dimension ref="A1:Z1048576"/>'
+                )
+            target.writestr(item, content)
+    job = run(hq_admin, out.getvalue(), filename="padded.xlsx")
+    assert job.status == "previewed"
+    assert (job.rows_total, job.count_create) == (1, 1)
+
+
+def test_rows_over_the_limit_are_refused_up_front(hq_admin, settings):
+    settings.OMO_IMPORT_MAX_ROWS = 3
+    job = run(hq_admin, csv_bytes([[f"S{i}", "tee", "Tee", "1", "", ""] for i in range(4)]))
+    assert job.status == "refused"
+    assert job.message == "The file has more than 3 rows, the limit. Split it into smaller files."
+
+
+def test_oversized_file_is_refused_before_it_is_stored(hq_admin, settings):
+    settings.OMO_IMPORT_MAX_BYTES = 100
+    with pytest.raises(FileRefused, match="the limit is 0.0 MB"):
+        run(hq_admin, csv_bytes([["A" * 200, "tee", "Tee", "1", "", ""]]))
+    assert not ImportJob.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("photo.xlsx", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "is not an Excel workbook"),
+        ("noise.csv", bytes(range(256)) * 8, "not a spreadsheet"),
+        ("broken.xlsx", b"PK\x03\x04" + b"\x00" * 300, "is not a readable .xlsx file"),
+    ],
+)
+def test_not_a_spreadsheet_is_refused_with_a_clear_message(hq_admin, name, data, message):
+    job = run(hq_admin, data, filename=name)
+    assert job.status == "refused"
+    assert message in job.message
+
+
+def test_zip_bomb_is_refused(hq_admin):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b"\x00" * (120 * 1024 * 1024))
+    job = run(hq_admin, out.getvalue(), filename="bomb.xlsx")
+    assert job.status == "refused"
+    assert "refused as unsafe" in job.message
+
+
+def test_utf8_bom_cp1252_and_gbk_csvs_import_text_correctly(hq_admin):
+    for encoding, name, handle in [
+        ("utf-8-sig", "Crème brûlée ☕", "creme"),
+        ("cp1252", "Crème brûlée – Café", "cafe"),
+        ("gbk", "纯棉T恤 白色", "tshirt-cn"),
+    ]:
+        data = csv_bytes([[f"SKU-{handle}", handle, name, "9.90", "", ""]], encoding=encoding)
+        job = run(hq_admin, data, filename=f"{handle}.csv")
+        assert job.status == "previewed", job.message
+        import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+        assert Product.objects.get(handle=handle).name == name
+
+
+def test_semicolon_and_tab_delimited_csvs(hq_admin):
+    for delimiter in ";\t":
+        data = csv_bytes([["A", "tee", "Tee", "1,5", "", ""]], delimiter=delimiter)
+        job = run(hq_admin, data)
+        assert errors_of(job) == [(2, "price", "price `1,5` is not a number")]
+
+
+def test_undecodable_text_is_refused_not_garbled(hq_admin):
+    job = run(hq_admin, b"sku,product_handle,product_name,price\nA,tee,\x81,\x8d1\n")
+    assert job.status == "refused"
+    assert "encoding could not be recognised" in job.message
+
+
+def test_new_product_needs_a_name_and_new_sku_a_price(hq_admin):
+    rows = [["A", "tee", "", "1", "", ""], ["B", "hat", "Hat", "", "", ""]]
+    job = run(hq_admin, csv_bytes(rows))
+    assert errors_of(job) == [
+        (2, "product_name", "product_name is required for the new product `tee`"),
+        (3, "price", "price is required for a new sku"),
+    ]
+
+
+def test_all_or_nothing_confirm_with_errors_writes_nothing(hq_admin):
+    job = run(
+        hq_admin, csv_bytes([["A", "tee", "Tee", "1", "", ""], ["B", "tee", "", "x", "", ""]])
+    )
+    with pytest.raises(Exception, match="all-or-nothing"):
+        import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    assert not Variant.objects.exists()
+
+
+def test_skip_invalid_writes_good_rows_only(hq_admin):
+    job = run(
+        hq_admin, csv_bytes([["A", "tee", "Tee", "1", "", ""], ["B", "tee", "", "x", "", ""]])
+    )
+    job = import_job_confirm(actor=hq_admin, job_id=job.pk, mode="skip_invalid", run_now=True)
+    assert job.status == "applied"
+    assert list(Variant.objects.values_list("sku", flat=True)) == ["A"]
+
+
+def test_confirming_twice_is_refused_and_applies_once(hq_admin, store_a):
+    header = [*HEADER, f"stock@{store_a.code}"]
+    job = run(hq_admin, csv_bytes([["A", "tee", "Tee", "1", "", "", "5"]], header=header))
+    import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    with pytest.raises(InvalidTransition) as raised:
+        import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    assert raised.value.status_code == 409
+    assert Movement.objects.count() == 1
+    assert StockLevel.objects.get().on_hand == 5
+
+
+def test_location_prices_and_stock_columns(hq_admin, store_a, store_b):
+    header = [*HEADER, "price@SA1", "stock@SA1", "stock@SB1"]
+    job = run(
+        hq_admin, csv_bytes([["A", "tee", "Tee", "10", "", "", "8.50", "4", ""]], header=header)
+    )
+    job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    variant = Variant.objects.get()
+    assert LocationPrice.objects.get(variant=variant, location=store_a).price == 8.5
+    assert list(StockLevel.objects.values_list("location__code", "on_hand")) == [("SA1", 4)]
+    assert job.stock_movements == 1
+
+
+def test_unknown_location_column_refuses_the_file(hq_admin):
+    job = run(
+        hq_admin, csv_bytes([["A", "tee", "Tee", "1", "", "", "3"]], header=[*HEADER, "stock@NOPE"])
+    )
+    assert job.status == "refused"
+    assert "Unknown location code(s) in the header: `NOPE`" in job.message
