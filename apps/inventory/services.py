@@ -19,6 +19,7 @@ from datetime import date
 
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from apps.catalog.models import Variant
 from apps.core.errors import (
@@ -34,7 +35,7 @@ from apps.stores.selectors import location_list_managed, location_list_visible
 
 from .alerts import alerts_evaluate
 from .ledger import Actor, AppliedStock, Reason, StockChange, levels_lock, stock_apply
-from .models import Lot, LotLevel, Serial, StockLevel
+from .models import Discrepancy, Lot, LotLevel, Serial, StockLevel
 
 Tracking = Variant.Tracking
 # The lot that takes lot-tracked goods whose lot nobody knows (a POS sale or a return
@@ -619,3 +620,24 @@ def stock_reorder_point_set(
 def insufficient_lines(error: InsufficientStock) -> list[dict]:
     """The {"sku", "requested", "available"} lines of an InsufficientStock error."""
     return list(error.extra.get("lines", []))
+
+
+@transaction.atomic
+def discrepancy_review(*, discrepancy: Discrepancy, actor) -> Discrepancy:
+    """A manager of the discrepancy's location marks it reviewed; safe to repeat.
+
+    Raises PermissionDenied (not a manager there), NotFound (a location not visible)."""
+    locked = Discrepancy.objects.select_for_update().select_related("level__location")
+    discrepancy = locked.get(pk=discrepancy.pk)
+    location = discrepancy.level.location
+    if not location_list_visible(actor).filter(pk=location.pk).exists():
+        raise NotFound("No such discrepancy.")
+    if not location_list_managed(actor).filter(pk=location.pk).exists():
+        raise PermissionDenied("Only a manager of this location may review its discrepancies.")
+    if discrepancy.status == Discrepancy.Status.REVIEWED:
+        return discrepancy
+    discrepancy.status = Discrepancy.Status.REVIEWED
+    discrepancy.reviewed_by = actor
+    discrepancy.reviewed_at = timezone.now()
+    discrepancy.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    return discrepancy
