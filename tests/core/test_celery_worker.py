@@ -1,5 +1,6 @@
 """A task through a real Celery worker (a thread consuming the broker), not eager mode."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -13,17 +14,26 @@ from apps.core.tasks import events_prune
 from omo_site.celery import app as celery_app
 
 
+def _forget_cached_backend():
+    # Celery caches the result backend on first use (thread-local or app-wide); earlier
+    # eager tasks cached the disabled one, so drop it for the configuration to apply.
+    celery_app._backend_cache = None
+    celery_app._local = threading.local()
+
+
 @pytest.fixture
 def real_worker(transactional_db, settings):
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
     celery_app.conf.result_backend = "cache+memory://"
+    _forget_cached_backend()
     celery_app.conf.task_ignore_result = False
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         yield
     celery_app.conf.task_always_eager = previous
     celery_app.conf.task_ignore_result = True
     celery_app.conf.result_backend = None
+    _forget_cached_backend()
 
 
 def test_events_prune_runs_in_a_worker_and_is_safe_twice(real_worker, settings):
