@@ -10,3 +10,4 @@ websocket_urlpatterns: list = [
         "ws/backoffice/stock/<str:code>/",
         AuthMiddlewareStack(BackofficeStockConsumer.as_asgi()),
     ),
+]
