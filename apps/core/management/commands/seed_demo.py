@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from apps.accounts import demo as accounts_demo
+from apps.catalog import demo as catalog_demo
 from apps.stores import demo as stores_demo
 
 
@@ -18,6 +19,10 @@ class Command(BaseCommand):
         with transaction.atomic():
             locations = stores_demo.seed()
             users = accounts_demo.seed(locations)
+            variants = catalog_demo.seed(locations)
         self.stdout.write(
-            self.style.SUCCESS(f"Demo data ready: {len(locations)} locations, {len(users)} people.")
+            self.style.SUCCESS(
+                f"Demo data ready: {len(locations)} locations, {len(users)} people, "
+                f"{len(variants)} SKUs."
+            )
         )
