@@ -1,0 +1,272 @@
+"""The POS websocket, /ws/pos/ (shared/pos-api.md "Live updates"; docs/websocket.md).
+
+The consumer authenticates, subscribes streams at this process's relay and forwards;
+it writes nothing. Every frame leaves through a bounded queue drained by one writer
+task, so a client that does not read is closed (4008) instead of slowing the others or
+growing memory; it resumes on reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from apps.accounts.services import api_client_authenticate
+from apps.stores.selectors import location_list_readable_by_client
+
+from . import presence
+from .events import location_stream, stream_last_seq
+from .models import Event
+from .relay import SIGNAL_STREAMS, Relay, relay_acquire, setting_or_env, wire_text
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_TOO_SLOW = 4008
+REPLAY_PAGE = 500
+WATCH_LIMIT = 100
+SUBPROTOCOL_PREFIX = "token."
+
+
+def _replay_page(stream: str, after: int) -> list[tuple[int, str | None]]:
+    rows = (
+        Event.objects.filter(stream=stream, seq__gt=after)
+        .order_by("seq")
+        .values_list("seq", "type", "payload")[:REPLAY_PAGE]
+    )
+    return [(seq, wire_text(stream, {"type": t, "seq": seq, **p})) for seq, t, p in rows]
+
+
+def _history_check(stream: str, after: int) -> tuple[int, bool]:
+    """(last seq of the stream, whether every event after `after` is still kept)."""
+    last = stream_last_seq(stream)
+    if after >= last:
+        return last, True
+    return last, Event.objects.filter(stream=stream, seq=after + 1).exists()
+
+
+def _readable_codes(client, codes: list[str]) -> set[str]:
+    return set(
+        location_list_readable_by_client(client)
+        .filter(code__in=codes)
+        .values_list("code", flat=True)
+    )
+
+
+class PosConsumer(AsyncWebsocketConsumer):
+    # The relay receives from the channel layer for the whole process; a connection
+    # needs no layer channel of its own (an alias that is not configured gives none).
+    channel_layer_alias = "pos-connections-use-the-relay"
+
+    client = None
+    relay: Relay | None = None
+    writer: asyncio.Task | None = None
+    resume_task: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        self.connection_id = presence.new_connection_id()
+        self.streams: set[str] = set()
+        self.sent: dict[str, int] = {}  # stream -> last seq sent (or skipped)
+        self.replaying: dict[str, list[tuple[int, str]]] = {}
+        self.resumed = False
+        self.closing = False
+        self.queue: asyncio.Queue[str] = asyncio.Queue(
+            maxsize=setting_or_env("OMO_WS_SEND_QUEUE", int, 1000)
+        )
+        key, subprotocol = self._token()
+        client = await database_sync_to_async(api_client_authenticate)(key) if key else None
+        if client is None:
+            # Accept, then close with a code: a close before accept reaches the client as
+            # a bare HTTP 403 without any code it could act on.
+            await self.accept(subprotocol)
+            self.closing = True
+            await self.send(
+                text_data=json.dumps(
+                    {"type": "error", "code": "unauthorized", "detail": "Unknown or revoked token."}
+                )
+            )
+            await self.close(code=CLOSE_UNAUTHORIZED)
+            return
+        self.client = client
+        self.client_location_code = client.location.code if client.location_id else None
+        self.relay = await relay_acquire()
+        await self.relay.connection_open(connection_id=self.connection_id, client_id=client.pk)
+        # Subscribed before accept: a change committed after the client saw the socket
+        # open is never missed. Messages wait in the queue until the writer starts.
+        for stream in sorted(SIGNAL_STREAMS):
+            await self._subscribe_live(stream)
+        await self.accept(subprotocol)
+        self.writer = asyncio.create_task(self._write())
+
+    def _token(self) -> tuple[str, str | None]:
+        for offered in self.scope.get("subprotocols") or []:
+            if offered.startswith(SUBPROTOCOL_PREFIX):
+                return offered[len(SUBPROTOCOL_PREFIX) :], offered
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        return (query.get("token") or [""])[0], None
+
+    async def disconnect(self, code) -> None:
+        self.closing = True
+        for task in (self.writer, self.resume_task):
+            if task is not None:
+                task.cancel()
+        if self.relay is not None:
+            for stream in self.streams:
+                self.relay.unsubscribe(stream, self)
+            self.streams = set()
+            await self.relay.connection_close(connection_id=self.connection_id)
+            self.relay = None
+
+    # --- outgoing ------------------------------------------------------------------
+    async def _write(self) -> None:
+        while True:
+            text = await self.queue.get()
+            await self.send(text_data=text)
+
+    def _enqueue(self, text: str) -> None:
+        if self.closing:
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self._too_slow()
+
+    def _too_slow(self) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        asyncio.get_running_loop().create_task(self._close_too_slow())
+
+    async def _close_too_slow(self) -> None:
+        if self.writer is not None:
+            self.writer.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                self.close(code=CLOSE_TOO_SLOW, reason="too slow; resume on reconnect"), 5
+            )
+
+    def _error(self, code: str, detail: str, **extra) -> None:
+        self._enqueue(json.dumps({"type": "error", "code": code, "detail": detail, **extra}))
+
+    def relay_deliver(self, stream: str, seq: int, text: str) -> None:
+        """Called by the relay, in order and without gaps, for each event of a stream."""
+        buffer = self.replaying.get(stream)
+        if buffer is not None:
+            if len(buffer) >= self.queue.maxsize:
+                self._too_slow()
+            buffer.append((seq, text))
+            return
+        if seq <= self.sent.get(stream, 0):
+            return
+        self.sent[stream] = seq
+        self._enqueue(text)
+
+    # --- incoming ------------------------------------------------------------------
+    async def receive(self, text_data=None, bytes_data=None) -> None:
+        if self.client is None or self.closing:
+            return
+        if text_data is None:
+            self._error("invalid", "Send JSON objects in text frames.")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            self._error("invalid", "The frame is not valid JSON.")
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "ping":
+            self._enqueue('{"type":"pong"}')
+        elif kind == "resume":
+            self._resume_start(message.get("after"))
+        elif kind == "watch":
+            await self._watch(message.get("locations"))
+        else:
+            self._error("invalid", "Unknown message type; expected resume, watch or ping.")
+
+    async def _subscribe_live(self, stream: str) -> None:
+        position = await self.relay.subscribe(stream, self)
+        self.streams.add(stream)
+        self.sent[stream] = max(self.sent.get(stream, 0), position)
+
+    def _resume_start(self, after) -> None:
+        if type(after) is not int or after < 0:
+            self._error("invalid", "'after' must be a whole number, 0 or more.")
+            return
+        if self.resumed:
+            self._error("invalid", "Send resume once per connection; reconnect to start over.")
+            return
+        self.resumed = True
+        if self.client.location_id is None:  # an integration: nothing of its own to replay
+            return
+        # A task, so that a long replay to a slow reader never blocks this connection's
+        # other messages (a disconnect above all).
+        self.resume_task = asyncio.get_running_loop().create_task(self._resume(after))
+
+    async def _resume(self, after: int) -> None:
+        stream = location_stream(self.client_location_code)
+        self.replaying[stream] = []
+        # Subscribe before reading the history, so every later event is either in the
+        # history read or in the buffer (deduplicated by seq below).
+        await self.relay.subscribe(stream, self)
+        self.streams.add(stream)
+        last, complete = await database_sync_to_async(_history_check)(stream, after)
+        if after > last:
+            self._stop_stream(stream)
+            self.resumed = False
+            self._error("invalid", f"'after' is ahead of the stream (last is {last}).", last=last)
+            return
+        position = after
+        if not complete:
+            self._error(
+                "resync_required",
+                "Changes after 'after' are no longer kept; read the stock in full, then "
+                "apply the live messages that follow.",
+                last=last,
+            )
+            position = last
+        else:
+            while position < last:
+                page = await database_sync_to_async(_replay_page)(stream, position)
+                if not page:
+                    break
+                for seq, text in page:
+                    if text is not None:
+                        await self.queue.put(text)  # a replay waits for the client
+                    position = seq
+                if self.closing:
+                    return
+        for seq, text in self.replaying.pop(stream):
+            if seq > position:
+                self._enqueue(text)
+                position = seq
+        self.sent[stream] = max(self.sent.get(stream, 0), position)
+
+    def _stop_stream(self, stream: str) -> None:
+        self.replaying.pop(stream, None)
+        self.streams.discard(stream)
+        self.relay.unsubscribe(stream, self)
+
+    async def _watch(self, locations) -> None:
+        if (
+            not isinstance(locations, list)
+            or not all(isinstance(code, str) for code in locations)
+            or len(locations) > WATCH_LIMIT
+        ):
+            self._error("invalid", f"'locations' must be a list of up to {WATCH_LIMIT} codes.")
+            return
+        allowed = await database_sync_to_async(_readable_codes)(self.client, locations)
+        for code in dict.fromkeys(locations):
+            if code not in allowed:
+                self._error(
+                    "forbidden_location",
+                    f"You may not watch location {code!r}.",
+                    location=code,
+                )
+                continue
+            stream = location_stream(code)
+            # The own location is always watched, from `resume` on (with its replay).
+            if code != self.client_location_code and stream not in self.streams:
+                await self._subscribe_live(stream)

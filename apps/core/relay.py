@@ -1,0 +1,297 @@
+"""Per-process delivery of committed events to the websocket connections of this process.
+
+One `Relay` per ASGI process (per event loop), started by the first connection and
+stopped with the last. It gets events two ways and hands each local subscriber of a
+stream every event of that stream exactly once, in `seq` order, with no gap:
+
+1. the channel layer: the relay (not each connection) joins the stream's group, so a
+   broadcast after commit (apps.core.events.broadcast) costs one layer message per
+   process, not one per connection; it is fast but at most once, and with the
+   in-process layer it only sees changes committed by this process;
+2. the Event table: every `OMO_WS_RELAY_INTERVAL` seconds one indexed query asks for the
+   events after the relay's position of each stream it serves. Sequence numbers follow
+   commit order without gaps (apps.core.models), so "seq > position" never skips a
+   committed change, whichever process (Celery worker, other web server, management
+   command) committed it. This is what makes delivery complete in every mode.
+
+The relay keeps per stream the last seq handed on ("position"): a message at or below it
+is a duplicate and dropped; one above position + 1 waits until the gap is filled (by the
+layer or by the next poll), so subscribers see a contiguous sequence.
+
+It also keeps this process's presence entries alive (apps.core.presence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import environ
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db.models import Q
+
+from . import presence
+from .events import stream_group, stream_last_seq
+from .models import Event
+
+logger = logging.getLogger(__name__)
+_env = environ.Env()
+
+POLL_BATCH = 1000
+# Types forwarded to POS clients from a location stream (shared/pos-api.md); anything
+# else on the stream is internal and only moves the position on.
+LOCATION_TYPES = frozenset({"stock", "pickup"})
+SIGNAL_STREAMS = frozenset({"catalog", "promotions"})
+PENDING_LIMIT = 10_000
+GROUP_REFRESH_HEARTBEATS = 40  # re-join groups every ~10 min (layer group expiry)
+
+
+def setting_or_env(name: str, cast: type, default):
+    """A tuning knob: from settings if set there, else the environment, else default."""
+    value = getattr(settings, name, None)
+    if value is not None:
+        return cast(value)
+    return getattr(_env, cast.__name__)(name, default=default)
+
+
+def wire_text(stream: str, message: dict) -> str | None:
+    """The JSON text a POS client gets for an event, or None if it gets nothing."""
+    if stream in SIGNAL_STREAMS:
+        return json.dumps({"type": stream, "seq": message["seq"]})
+    if stream.startswith("location.") and message.get("type") in LOCATION_TYPES:
+        return json.dumps(message, separators=(",", ":"))
+    return None
+
+
+class Subscriber(Protocol):
+    def relay_deliver(self, stream: str, seq: int, text: str) -> None: ...
+
+
+@dataclass
+class _StreamState:
+    position: int | None = None  # None until the starting position is read
+    subscribers: set = field(default_factory=set)
+    pending: dict[int, str | None] = field(default_factory=dict)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _events_since(positions: dict[str, int]) -> list[tuple[str, int, str | None]]:
+    """One query: the events after each stream's position, oldest first."""
+    condition = Q()
+    for stream, position in positions.items():
+        condition |= Q(stream=stream, seq__gt=position)
+    rows = (
+        Event.objects.filter(condition)
+        .order_by("id")  # within one stream, id order is seq order (the stream row lock)
+        .values_list("stream", "seq", "type", "payload")[:POLL_BATCH]
+    )
+    return [
+        (stream, seq, wire_text(stream, {"type": type_, "seq": seq, **payload}))
+        for stream, seq, type_, payload in rows
+    ]
+
+
+class Relay:
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.streams: dict[str, _StreamState] = {}
+        self.connections: dict[str, int] = {}  # connection id -> API client id
+        self.layer = get_channel_layer()
+        self.channel: str | None = None
+        self.tasks: list[asyncio.Task] = []
+        self.interval = setting_or_env("OMO_WS_RELAY_INTERVAL", float, 0.15)
+        self.use_layer = setting_or_env("OMO_WS_RELAY_USE_LAYER", bool, True)
+        self.stopped = False
+        self.started = asyncio.Event()
+
+    # --- lifecycle -------------------------------------------------------------------
+    async def _start(self) -> None:
+        try:
+            if self.layer is not None and self.use_layer:
+                try:
+                    self.channel = await self.layer.new_channel("relay.")
+                    self.tasks.append(asyncio.create_task(self._receive_loop()))
+                except Exception:  # no layer: the poll alone still delivers everything
+                    logger.warning("relay: channel layer unavailable", exc_info=True)
+                    self.channel = None
+            self.tasks.append(asyncio.create_task(self._poll_loop()))
+            self.tasks.append(asyncio.create_task(self._heartbeat_loop()))
+        finally:
+            self.started.set()
+
+    async def _stop(self) -> None:
+        self.stopped = True
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tasks = []
+        if self.channel is not None:
+            for stream in list(self.streams):
+                await self._group_discard(stream)
+
+    async def connection_open(self, *, connection_id: str, client_id: int) -> None:
+        self.connections[connection_id] = client_id
+        await sync_to_async(presence.presence_enter, thread_sensitive=False)(
+            client_id=client_id, connection_id=connection_id
+        )
+
+    async def connection_close(self, *, connection_id: str) -> None:
+        client_id = self.connections.pop(connection_id, None)
+        if client_id is not None:
+            with contextlib.suppress(Exception):
+                await sync_to_async(presence.presence_leave, thread_sensitive=False)(
+                    client_id=client_id, connection_id=connection_id
+                )
+        if not self.connections and not any(s.subscribers for s in self.streams.values()):
+            await _relay_release(self)
+
+    # --- subscriptions ---------------------------------------------------------------
+    async def subscribe(self, stream: str, subscriber: Subscriber) -> int:
+        """Serve `stream` to `subscriber`: it gets every event with seq above the
+        returned number, in order, through `relay_deliver`."""
+        state = self.streams.get(stream)
+        if state is None:
+            state = self.streams[stream] = _StreamState()
+            # Join first, then read the start: a broadcast racing with the read is
+            # either at or below it (dropped) or above it (delivered or polled).
+            if self.channel is not None:
+                with contextlib.suppress(Exception):
+                    await self.layer.group_add(stream_group(stream), self.channel)
+            try:
+                position = await database_sync_to_async(stream_last_seq)(stream)
+            except BaseException:
+                self.streams.pop(stream, None)
+                state.ready.set()
+                raise
+            state.position = position
+            state.ready.set()
+        else:
+            await state.ready.wait()
+            if self.streams.get(stream) is not state:  # its start failed meanwhile
+                return await self.subscribe(stream, subscriber)
+        state.subscribers.add(subscriber)
+        return state.position
+
+    def unsubscribe(self, stream: str, subscriber: Subscriber) -> None:
+        state = self.streams.get(stream)
+        if state is None:
+            return
+        state.subscribers.discard(subscriber)
+        if not state.subscribers and state.position is not None:
+            del self.streams[stream]
+            if self.channel is not None and not self.stopped:
+                self.loop.create_task(self._group_discard(stream))
+
+    async def _group_discard(self, stream: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.layer.group_discard(stream_group(stream), self.channel)
+
+    # --- ordering and fan-out --------------------------------------------------------
+    def accept(self, stream: str, seq: int, text: str | None) -> None:
+        state = self.streams.get(stream)
+        if state is None or state.position is None or seq <= state.position:
+            return
+        if seq > state.position + 1:
+            if len(state.pending) < PENDING_LIMIT:
+                state.pending[seq] = text
+            return
+        self._hand_on(stream, state, seq, text)
+        while state.position + 1 in state.pending:
+            following = state.position + 1
+            self._hand_on(stream, state, following, state.pending.pop(following))
+
+    def _hand_on(self, stream: str, state: _StreamState, seq: int, text: str | None) -> None:
+        state.position = seq
+        if text is None:
+            return
+        for subscriber in list(state.subscribers):
+            try:
+                subscriber.relay_deliver(stream, seq, text)
+            except Exception:
+                logger.exception("delivery of %s#%s to a connection failed", stream, seq)
+
+    # --- sources -------------------------------------------------------------------
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("relay: channel layer receive failed", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            if message.get("type") != "stream.event":
+                continue
+            try:
+                stream, body = message["stream"], message["message"]
+                self.accept(stream, int(body["seq"]), wire_text(stream, body))
+            except (KeyError, TypeError, ValueError):
+                logger.warning("relay: malformed layer message %r", message)
+
+    async def _poll_loop(self) -> None:
+        poll = database_sync_to_async(_events_since, thread_sensitive=False)
+        while True:
+            await asyncio.sleep(self.interval)
+            while True:
+                positions = {
+                    name: state.position
+                    for name, state in self.streams.items()
+                    if state.position is not None
+                }
+                if not positions:
+                    break
+                try:
+                    rows = await poll(positions)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.warning("relay: polling the event table failed", exc_info=True)
+                    break
+                for stream, seq, text in rows:
+                    self.accept(stream, seq, text)
+                if len(rows) < POLL_BATCH:
+                    break
+
+    async def _heartbeat_loop(self) -> None:
+        beats = 0
+        while True:
+            await asyncio.sleep(presence.HEARTBEAT_SECONDS)
+            beats += 1
+            with contextlib.suppress(Exception):
+                await sync_to_async(presence.presence_refresh, thread_sensitive=False)(
+                    [(client, conn) for conn, client in self.connections.items()]
+                )
+            if self.channel is not None and beats % GROUP_REFRESH_HEARTBEATS == 0:
+                for stream in list(self.streams):
+                    with contextlib.suppress(Exception):
+                        await self.layer.group_add(stream_group(stream), self.channel)
+
+
+_relays: dict[asyncio.AbstractEventLoop, Relay] = {}
+
+
+async def relay_acquire() -> Relay:
+    """This process's relay for the running loop, started on first use."""
+    loop = asyncio.get_running_loop()
+    relay = _relays.get(loop)
+    if relay is None or relay.stopped:
+        relay = _relays[loop] = Relay(loop)
+        await relay._start()
+    await relay.started.wait()
+    return relay
+
+
+async def _relay_release(relay: Relay) -> None:
+    if _relays.get(relay.loop) is relay:
+        del _relays[relay.loop]
+    await relay._stop()
