@@ -14,7 +14,12 @@ def api_client_list_visible(actor: User) -> QuerySet[ApiClient]:
     """API clients the actor may see and revoke: every one for HQ; for a manager, the POS
     devices of the locations they manage (integrations belong to HQ). Usable ones first."""
     clients = ApiClient.objects.select_related("location", "created_by").order_by(
-        F("revoked_at").desc(nulls_first=True), "location__code", "name", "pk"
+        # Usable first, newest revoked next; integrations (no location) before devices.
+        # Explicit NULL placement: SQLite and PostgreSQL default to opposite ends.
+        F("revoked_at").desc(nulls_first=True),
+        F("location__code").asc(nulls_first=True),
+        "name",
+        "pk",
     )
     if actor.is_hq:
         return clients
