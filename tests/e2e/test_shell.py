@@ -47,3 +47,37 @@ def test_wrong_password_shows_the_same_message_as_unknown_email(page, asgi_serve
     page.fill("input[name=password]", "whatever")
     page.click("button[type=submit]")
     assert page.get_by_test_id("login-error").inner_text() == wrong_password
+
+
+def test_hq_admin_sees_every_location_and_a_manager_cannot_open_another_store(
+    login, page, asgi_server, hq_admin, manager_b, store_a, store_b
+):
+    login(hq_admin)
+    options = page.locator("[data-testid=location-switcher] select option")
+    expect(options).to_have_count(2)
+    page.locator("[data-testid=location-switcher] select").select_option("SB1")
+    expect(page.get_by_test_id("location-title")).to_have_text("Store B")
+    # Not a superuser: no link to the Django admin.
+    expect(page.get_by_role("link", name="Django admin")).to_have_count(0)
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(f"{asgi_server.url}/accounts/login/")
+
+    login(manager_b)
+    response = page.goto(f"{asgi_server.url}/stores/SA1/")
+    assert response.status == 404
+    assert "Store A" not in page.content()
+    # The refused request did not move the manager off their own store.
+    page.goto(f"{asgi_server.url}/")
+    expect(page.get_by_test_id("location-title")).to_have_text("Store B")
+
+
+def test_an_associate_browses_the_shell_read_only(login, page, asgi_server, associate_a, store_b):
+    login(associate_a)
+    expect(page.get_by_test_id("location-title")).to_have_text("Store A")
+    expect(page.get_by_test_id("devices-link")).to_have_count(0)
+    for area in ["Orders", "Members", "Reports"]:
+        page.get_by_role("link", name=area).click()
+        expect(page.locator("h1").first).to_be_visible()
+        expect(page.get_by_role("link", name="Catalog")).to_be_visible()
+    response = page.goto(f"{asgi_server.url}/accounts/devices/")
+    assert response.status == 403
