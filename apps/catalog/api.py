@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import F
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -19,7 +25,7 @@ from apps.core.pagination import (
     page_take,
 )
 
-from .models import Variant
+from .models import Barcode, Variant
 from .selectors import variant_list_for_api
 
 CURSOR_SCOPE = "catalog.variants"
@@ -29,27 +35,109 @@ class VariantProductSerializer(serializers.Serializer):
     handle = serializers.CharField()
     name = serializers.CharField()
     brand = serializers.CharField()
-    category = serializers.CharField(source="category.path", allow_null=True, default=None)
+    category = serializers.CharField(allow_null=True, help_text="Category path, or null.")
 
 
 class VariantSerializer(serializers.Serializer):
+    """The contract's Variant. It documents the schema; `variant_json` builds the body
+    (plain dicts: a full sync serialises 100,000 of them)."""
+
     sku = serializers.CharField()
-    barcodes = serializers.SerializerMethodField()
-    name = serializers.CharField(source="display_name")
+    barcodes = serializers.ListField(child=serializers.CharField())
+    name = serializers.CharField()
     product = VariantProductSerializer()
     options = serializers.DictField(child=serializers.CharField())
-    price = serializers.DecimalField(max_digits=12, decimal_places=2, source="price_effective")
+    price = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="At the caller's location, before promotions."
+    )
     compare_at_price = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
-    active = serializers.SerializerMethodField()
+    active = serializers.BooleanField(help_text="false: a tombstone (variant or product retired).")
     tracking = serializers.ChoiceField(choices=Variant.Tracking.choices)
     updated_at = serializers.DateTimeField()
 
-    def get_barcodes(self, variant: Variant) -> list[str]:
-        return [barcode.code for barcode in variant.barcodes.all()]
 
-    def get_active(self, variant: Variant) -> bool:
-        # A variant of a deactivated product is gone from the till as well.
-        return variant.active and variant.product.active
+_VARIANT_VALUES = (
+    "id",
+    "change_seq",
+    "sku",
+    "name",
+    "option1_name",
+    "option1_value",
+    "option2_name",
+    "option2_value",
+    "option3_name",
+    "option3_value",
+    "price_effective",
+    "compare_at_price",
+    "active",
+    "tracking",
+    "updated_at",
+)
+
+
+def _iso(moment: datetime) -> str:
+    # As DRF's DateTimeField renders it (UTC as "Z"), without its per-value overhead:
+    # the database hands back aware datetimes in UTC.
+    value = moment.astimezone(UTC).isoformat()
+    return value[:-6] + "Z" if value.endswith("+00:00") else value
+
+
+def _money(amount: Decimal | None) -> str | None:
+    return None if amount is None else f"{amount:.2f}"
+
+
+def variant_rows(queryset) -> list[dict[str, Any]]:
+    """Evaluate a `variant_list_for_api` queryset (already filtered, ordered, sliced) as
+    the contract's Variant dicts, in two queries: the rows, then their barcodes."""
+    rows = list(
+        queryset.prefetch_related(None).values(
+            *_VARIANT_VALUES,
+            product_handle=F("product__handle"),
+            product_name=F("product__name"),
+            product_brand=F("product__brand"),
+            product_active=F("product__active"),
+            category_path=F("product__category__path"),
+        )
+    )
+    barcodes: dict[int, list[str]] = defaultdict(list)
+    if rows:
+        for variant_id, code in (
+            Barcode.objects.filter(variant_id__in=[row["id"] for row in rows])
+            .order_by("code")
+            .values_list("variant_id", "code")
+        ):
+            barcodes[variant_id].append(code)
+    for row in rows:
+        row["barcodes"] = barcodes.get(row["id"], [])
+    return rows
+
+
+def variant_json(row: dict[str, Any]) -> dict[str, Any]:
+    options = {
+        row[f"option{n}_name"]: row[f"option{n}_value"] for n in (1, 2, 3) if row[f"option{n}_name"]
+    }
+    name = row["name"]
+    if not name:  # as Variant.display_name: product name + option values
+        values = " / ".join(value for value in options.values() if value)
+        name = f"{row['product_name']} - {values}" if values else row["product_name"]
+    return {
+        "sku": row["sku"],
+        "barcodes": row["barcodes"],
+        "name": name,
+        "product": {
+            "handle": row["product_handle"],
+            "name": row["product_name"],
+            "brand": row["product_brand"],
+            "category": row["category_path"],
+        },
+        "options": options,
+        "price": _money(row["price_effective"]),
+        "compare_at_price": _money(row["compare_at_price"]),
+        # A variant of a retired product is gone from the till as well.
+        "active": row["active"] and row["product_active"],
+        "tracking": row["tracking"],
+        "updated_at": _iso(row["updated_at"]),
+    }
 
 
 class VariantPageSerializer(serializers.Serializer):
@@ -94,12 +182,12 @@ class VariantListView(APIView):
             position,
             seq_field="change_seq",
         )
-        page = page_take(queryset, limit=limit, seq_field="change_seq")
+        page = page_take(queryset, limit=limit, seq_field="change_seq", evaluate=variant_rows)
         # An empty page leaves the client where it was: the same cursor again.
         sync_position = page.last or position or Position(seq=-1, id=0)
         return Response(
             {
-                "results": VariantSerializer(page.rows, many=True).data,
+                "results": [variant_json(row) for row in page.rows],
                 "next_cursor": cursor_encode(page.last, scope=CURSOR_SCOPE)
                 if page.has_more
                 else None,
@@ -114,10 +202,12 @@ class VariantDetailView(APIView):
         operation_id="catalog_variant_by_sku",
     )
     def get(self, request, sku: str):
-        variant = variant_list_for_api(location=_caller_location(request)).filter(sku=sku).first()
-        if variant is None:
+        rows = variant_rows(
+            variant_list_for_api(location=_caller_location(request)).filter(sku=sku)
+        )
+        if not rows:
             raise NotFound(f"No variant with SKU {sku!r}.")
-        return Response(VariantSerializer(variant).data)
+        return Response(variant_json(rows[0]))
 
 
 class BarcodeDetailView(APIView):
@@ -126,11 +216,9 @@ class BarcodeDetailView(APIView):
         operation_id="catalog_variant_by_barcode",
     )
     def get(self, request, barcode: str):
-        variant = (
-            variant_list_for_api(location=_caller_location(request))
-            .filter(barcodes__code=barcode)
-            .first()
+        rows = variant_rows(
+            variant_list_for_api(location=_caller_location(request)).filter(barcodes__code=barcode)
         )
-        if variant is None:
+        if not rows:
             raise NotFound(f"No variant with barcode {barcode!r}.")
-        return Response(VariantSerializer(variant).data)
+        return Response(variant_json(rows[0]))

@@ -14,7 +14,7 @@ a clean 400 `invalid` on the field it came in, never a 500 and never a shifted p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,9 +83,11 @@ def cursor_decode(raw: str, *, scope: str, field: str = "cursor", **bound: Any) 
 def keyset_after(queryset: QuerySet, position: Position | None, *, seq_field: str) -> QuerySet:
     """Rows strictly after `position` in (seq_field, id) order, in that order."""
     if position is not None:
+        # `seq >= s AND (seq > s OR id > i)`: the same rows as `(seq, id) > (s, i)`,
+        # written so that an index on seq serves the range.
         queryset = queryset.filter(
-            Q(**{f"{seq_field}__gt": position.seq})
-            | Q(**{seq_field: position.seq, "id__gt": position.id})
+            Q(**{f"{seq_field}__gte": position.seq})
+            & (Q(**{f"{seq_field}__gt": position.seq}) | Q(id__gt=position.id))
         )
     return queryset.order_by(seq_field, "id")
 
@@ -98,10 +100,17 @@ class Page:
     has_more: bool
 
 
-def page_take(queryset: QuerySet, *, limit: int, seq_field: str) -> Page:
-    """Evaluate one page of an ordered keyset queryset in a single query (limit + 1 rows
-    tell whether there is more without a COUNT)."""
-    rows = list(queryset[: limit + 1])
+def page_take(
+    queryset: QuerySet,
+    *,
+    limit: int,
+    seq_field: str,
+    evaluate: Callable[[QuerySet], list] = list,
+) -> Page:
+    """Evaluate one page of an ordered keyset queryset (limit + 1 rows tell whether
+    there is more, without a COUNT). `evaluate` turns the sliced queryset into rows: `list`, or a
+    function returning dicts that keep `id` and the seq field."""
+    rows = evaluate(queryset[: limit + 1])
     has_more = len(rows) > limit
     rows = rows[:limit]
     last = None

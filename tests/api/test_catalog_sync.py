@@ -237,3 +237,14 @@ def test_integration_reads_the_catalog(integration_api, tee):
 def test_prices_are_money_strings(device_api, store_a, tee):
     LocationPrice.objects.create(variant=tee, location=store_a, price=Decimal("7"))
     assert _sync(device_api)["results"][0]["price"] == "7.00"
+
+
+def test_name_is_the_variants_display_name(device_api):
+    product = ProductFactory(name="Mug")
+    plain = VariantFactory(sku="MUG", product=product)
+    named = VariantFactory(sku="MUG-XL", product=product, name="Big mug", option1_name="Size")
+    only_names = VariantFactory(sku="MUG-2", product=product, option1_name="Size")
+    by_sku = {row["sku"]: row for row in _sync(device_api)["results"]}
+    for variant in (plain, named, only_names):
+        assert by_sku[variant.sku]["name"] == variant.display_name
+    assert by_sku["MUG-XL"]["options"] == {"Size": ""}
