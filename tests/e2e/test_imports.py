@@ -7,11 +7,11 @@ from apps.imports.models import ImportJob
 from apps.inventory.models import Movement
 
 CSV = (
-    "sku,product_handle,product_name,price,barcode,category,stock@SA1\n"
-    "E2E-TEE-S,e2e-tee,E2E Tee,19.90,4000000000017,Women > Tops,5\n"
-    "E2E-TEE-M,e2e-tee,,19.90,4000000000024,,3\n"
-    'E2E-TEE-L,e2e-tee,,"12,5O",,,\n'
-).encode()
+    b"sku,product_handle,product_name,price,barcode,category,stock@SA1\n"
+    b"E2E-TEE-S,e2e-tee,E2E Tee,19.90,4000000000017,Women > Tops,5\n"
+    b"E2E-TEE-M,e2e-tee,,19.90,4000000000024,,3\n"
+    b'E2E-TEE-L,e2e-tee,,"12,5O",,,\n'
+)
 
 
 def test_upload_preview_skip_bad_row_confirm_and_result(
