@@ -121,3 +121,19 @@ def test_an_htmx_create_without_the_csrf_header_creates_nothing(manager_a, store
     )
     assert response.status_code == 403
     assert ApiClient.objects.count() == 0
+
+
+def test_not_found_and_forbidden_pages_keep_the_shell_and_leak_nothing(
+    client, manager_a, associate_a, store_a, store_b
+):
+    client.force_login(manager_a)
+    response = client.get(reverse("stores:dashboard", args=["SB1"]))
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert 'data-testid="not-found"' in html and 'data-testid="location-switcher"' in html
+    assert "SB1" not in html and "Store B" not in html
+
+    client.force_login(associate_a)
+    response = client.get(DEVICES)
+    assert response.status_code == 403
+    assert 'data-testid="forbidden"' in response.content.decode()
