@@ -9,6 +9,7 @@ from django.db import transaction
 
 from apps.accounts import demo as accounts_demo
 from apps.catalog import demo as catalog_demo
+from apps.inventory import demo_documents as stock_documents_demo
 from apps.stores import demo as stores_demo
 
 
@@ -20,6 +21,8 @@ class Command(BaseCommand):
             locations = stores_demo.seed()
             users = accounts_demo.seed(locations)
             variants = catalog_demo.seed(locations)
+            # Stock documents last: after the inventory demo has stocked the locations.
+            stock_documents_demo.seed(locations, users)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {len(locations)} locations, {len(users)} people, "
