@@ -14,7 +14,10 @@ import time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omo_site.settings.base")
 
-BENCHMARKS: list[str] = []
+BENCHMARKS: list[str] = [
+    "bench.catalog_sync",
+    "bench.stock_read",
+]
 
 
 def print_table(rows: list[dict]) -> None:
