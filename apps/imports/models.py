@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from apps.catalog.models import Product, Variant
+
 
 class ImportJob(models.Model):
     class Kind(models.TextChoices):
@@ -73,3 +75,20 @@ class ImportJob(models.Model):
         if not self.rows_total:
             return 0
         return min(100, round(100 * self.rows_done / self.rows_total))
+
+
+class VariantRecord(Variant):
+    """The Variant, registered in the Django admin with import/export buttons (a proxy,
+    so the catalog app keeps its own admin registration free)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "variant (spreadsheet import/export)"
+        verbose_name_plural = "variants (spreadsheet import/export)"
+
+
+class ProductRecord(Product):
+    class Meta:
+        proxy = True
+        verbose_name = "product (spreadsheet import/export)"
+        verbose_name_plural = "products (spreadsheet import/export)"

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from import_export import resources
 from import_export.fields import Field
+from import_export.widgets import ForeignKeyWidget
 
-from apps.catalog.models import Variant
+from apps.catalog.models import Product, Variant
+from apps.catalog.services import catalog_changes_record
 from apps.inventory.models import StockLevel
 
 from .formats import CATALOG_COLUMNS
@@ -110,3 +112,66 @@ class StockResource(EscapedResource):
         model = StockLevel
         fields = ["sku", "location", "on_hand"]
         export_order = ["sku", "location", "on_hand"]
+
+
+class _RecordsCatalogChanges:
+    """django-import-export writes row by row; whatever it saved still moves the POS
+    sync cursor, in the import's transaction (catalog_changes_record)."""
+
+    def before_import(self, dataset, **kwargs):
+        self._changed_variant_ids: set[int] = set()
+        return super().before_import(dataset, **kwargs)
+
+    def after_import(self, dataset, result, **kwargs):
+        super().after_import(dataset, result, **kwargs)
+        if not self._is_dry_run(kwargs) and self._changed_variant_ids:
+            catalog_changes_record(variant_ids=self._changed_variant_ids)
+
+
+class VariantAdminResource(_RecordsCatalogChanges, resources.ModelResource):
+    """The plain row-by-row ModelResource import (the admin's, and the benchmark's
+    baseline); the screens use the set-based fast path instead."""
+
+    product = Field(
+        attribute="product",
+        column_name="product_handle",
+        widget=ForeignKeyWidget(Product, field="handle"),
+    )
+
+    class Meta:
+        model = Variant
+        import_id_fields = ["sku"]
+        fields = [
+            "sku",
+            "product",
+            "price",
+            "compare_at_price",
+            "cost",
+            "option1_name",
+            "option1_value",
+            "option2_name",
+            "option2_value",
+            "option3_name",
+            "option3_value",
+            "active",
+            "tracking",
+        ]
+        skip_unchanged = True
+        use_transactions = True
+
+    def after_save_instance(self, instance, row, **kwargs):
+        super().after_save_instance(instance, row, **kwargs)
+        self._changed_variant_ids.add(instance.pk)
+
+
+class ProductAdminResource(_RecordsCatalogChanges, resources.ModelResource):
+    class Meta:
+        model = Product
+        import_id_fields = ["handle"]
+        fields = ["handle", "name", "brand", "description", "active"]
+        skip_unchanged = True
+        use_transactions = True
+
+    def after_save_instance(self, instance, row, **kwargs):
+        super().after_save_instance(instance, row, **kwargs)
+        self._changed_variant_ids.update(instance.variants.values_list("pk", flat=True))
