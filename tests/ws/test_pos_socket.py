@@ -276,3 +276,19 @@ async def test_presence_counts_open_connections(device_a, store_a):
     await first.disconnect()
     await second.disconnect()
     assert client.pk not in await sync_to_async(presence.connected_client_ids)()
+
+
+@pytest.mark.redis
+async def test_with_redis_the_layer_broadcast_delivers_without_the_poll(
+    device_a, store_a, variant, settings
+):
+    settings.OMO_WS_RELAY_INTERVAL = 60  # the table tail stays silent during this test
+    communicator = await connect(device_a[1])
+    await send(communicator, {"type": "resume", "after": 0})
+    await send(communicator, {"type": "ping"})
+    assert await receive(communicator) == {"type": "pong"}
+    await stock_receive(store_a.pk, variant.pk, 3)
+    assert await receive(communicator, timeout=1) == stock(1, 3)
+    counts = await sync_to_async(presence.connected_counts)()
+    assert counts.get(device_a[0].pk) == 1
+    await communicator.disconnect()
