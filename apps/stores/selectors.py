@@ -72,6 +72,9 @@ def location_list_readable_by_client(client) -> QuerySet[Location]:
 def location_get_readable_by_client(client, code: str) -> Location:
     """The location with this code if the client may read it; ForbiddenLocation (403)
     otherwise, for an unknown code too, so the answer never tells which codes exist."""
+    if getattr(client, "is_pos_device", False) and client.location.code == code:
+        # A till reading its own location (the hot path): already loaded with the client.
+        return client.location
     location = location_list_readable_by_client(client).filter(code=code).first()
     if location is None:
         raise ForbiddenLocation(f"You may not read location {code!r}.")
