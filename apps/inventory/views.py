@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, time
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import F, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -22,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from openpyxl import Workbook
 
-from apps.catalog.models import Barcode, Variant
+from apps.catalog.models import Variant
 from apps.core.errors import DomainError, NotFound
 from apps.core.htmx import render_page
 from apps.stores.models import Location
@@ -35,7 +33,8 @@ from apps.stores.selectors import (
 
 from . import services
 from .forms import AdjustmentForm, MovementFilterForm, TransferForm, errors_onto
-from .models import Movement, StockAlert, StockLevel, Transfer
+from .models import Movement, Transfer
+from .selectors import alerts_open_for, movements_for, stock_for_variant, stock_levels_at
 from .stocktakes import (
     stocktake_cancel,
     stocktake_count,
@@ -79,21 +78,6 @@ def _or_404(getter, user, pk):
 # --- stock at a location ---------------------------------------------------------------
 
 
-def _levels_at(location, *, query: str, low: bool):
-    levels = StockLevel.objects.filter(location=location).select_related("variant__product")
-    if query:
-        barcode_variants = Barcode.objects.filter(code=query).values("variant_id")
-        levels = levels.filter(
-            Q(variant__sku__icontains=query)
-            | Q(variant__name__icontains=query)
-            | Q(variant__product__name__icontains=query)
-            | Q(variant_id__in=barcode_variants)
-        )
-    if low:
-        levels = levels.filter(reorder_point__gt=0, available__lte=F("reorder_point"))
-    return levels.order_by("variant__sku")
-
-
 @login_required
 def index(request):
     if request.location is None:
@@ -109,7 +93,10 @@ def location_stock(request, code: str):
 def _stock_page(request, location):
     query = request.GET.get("q", "").strip()
     low = request.GET.get("low") == "1"
-    paginator = Paginator(_levels_at(location, query=query, low=low), PAGE_SIZE)
+    levels = stock_levels_at(location, search=query, low_only=low).select_related(
+        "variant__product"
+    )
+    paginator = Paginator(levels, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     return render_page(
         request,
@@ -133,13 +120,9 @@ def variant_stock(request, sku: str):
     variant = Variant.objects.select_related("product").filter(sku=sku).first()
     if variant is None:
         raise Http404("No such SKU.")
-    locations = list(location_list_visible(request.user).order_by("code"))
-    levels = {
-        level.location_id: level
-        for level in StockLevel.objects.filter(
-            variant=variant, location__in=[loc.pk for loc in locations]
-        )
-    }
+    visible = location_list_visible(request.user)
+    locations = list(visible.order_by("code"))
+    levels = {level.location_id: level for level in stock_for_variant(variant, visible)}
     transit = in_transit_by_destination([variant.pk])
     rows = [
         {
@@ -165,28 +148,24 @@ def variant_stock(request, sku: str):
 
 
 def _movements(request):
-    locations = list(location_list_visible(request.user).order_by("code"))
+    visible = location_list_visible(request.user)
+    locations = list(visible.order_by("code"))
     form = MovementFilterForm(request.GET or None, locations=locations)
-    movements = Movement.objects.filter(location__in=[loc.pk for loc in locations])
+    filters = {}
     if form.is_valid():
         data = form.cleaned_data
-        if data["location"]:
-            movements = movements.filter(location__code=data["location"])
+        by_code = {loc.code: loc for loc in locations}
+        filters = {
+            "location": by_code.get(data["location"]),
+            "reason": data["reason"],
+            "date_from": data["date_from"],
+            "date_to": data["date_to"],
+        }
         if data["sku"]:
-            movements = movements.filter(variant__sku=data["sku"].strip())
-        if data["reason"]:
-            movements = movements.filter(reason=data["reason"])
-        zone = timezone.get_current_timezone()
-        if data["date_from"]:
-            start = datetime.combine(data["date_from"], time.min, tzinfo=zone)
-            movements = movements.filter(created_at__gte=start)
-        if data["date_to"]:
-            end = datetime.combine(data["date_to"], time.max, tzinfo=zone)
-            movements = movements.filter(created_at__lte=end)
-    movements = movements.select_related(
-        "variant", "location", "actor_user", "actor_client"
-    ).order_by("-pk")
-    return form, movements
+            filters["variant"] = Variant.objects.filter(sku=data["sku"].strip()).first()
+            if filters["variant"] is None:
+                return form, Movement.objects.none()
+    return form, movements_for(visible_locations=visible, **filters)
 
 
 @login_required
@@ -574,11 +553,6 @@ def stocktake_action(request, pk: int, action: str):
 
 @login_required
 def alert_list(request):
-    visible = location_list_visible(request.user).values("pk")
-    alerts = (
-        StockAlert.objects.filter(status=StockAlert.Status.OPEN, level__location__in=visible)
-        .select_related("level__variant__product", "level__location")
-        .order_by("level__location__code", "level__variant__sku")
-    )
+    alerts = alerts_open_for(request.user)
     page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
     return render_page(request, "inventory/alerts.html", {"page": page})
