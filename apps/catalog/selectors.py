@@ -115,11 +115,14 @@ class ProductPage:
 
 def product_search_filter(query: str) -> Q:
     """Search as typed: SKU prefix, exact barcode, or product name contains
-    (case-insensitive). PostgreSQL serves each branch from an index (see migration 0002)."""
+    (case-insensitive). The three matches are a UNION of ids, so PostgreSQL serves each
+    from its own index (migration 0002: trigram on name, pattern on SKU, unique barcode)
+    instead of scanning every product to test an OR."""
     query = query.strip()
-    sku_match = Variant.objects.filter(sku__istartswith=query).values("product_id")
-    barcode_match = Barcode.objects.filter(code=query).values("variant__product_id")
-    return Q(name__icontains=query) | Q(pk__in=sku_match) | Q(pk__in=barcode_match)
+    name_match = Product.objects.filter(name__icontains=query).values("pk").order_by()
+    sku_match = Variant.objects.filter(sku__istartswith=query).values("product_id").order_by()
+    barcode_match = Barcode.objects.filter(code=query).values("variant__product_id").order_by()
+    return Q(pk__in=name_match.union(sku_match, barcode_match))
 
 
 def _money_or_none(value) -> Decimal | None:
