@@ -1,5 +1,7 @@
+import threading
+
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from apps.core.errors import (
     InsufficientStock,
@@ -11,6 +13,8 @@ from apps.core.errors import (
 )
 from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
 from apps.inventory.models import Movement, StockLevel, Transfer, TransferLine
+from apps.inventory.services import stock_receive
+from apps.inventory.stocktakes import stocktake_count, stocktake_post, stocktake_start
 from apps.inventory.transfers import (
     LineInput,
     in_transit_by_destination,
@@ -226,3 +230,91 @@ def test_receive_with_a_bad_count_changes_nothing(warehouse, store_a, tee, hq_ad
     with pytest.raises(ValidationFailed):
         transfer_receive(transfer=transfer, counts={line.pk: "-1"}, actor=hq_admin)
     assert snapshot() == before
+
+
+# --- concurrency (PostgreSQL, real threads) -------------------------------------------
+
+
+def run_together(*targets):
+    barrier = threading.Barrier(len(targets))
+    results: list = [None] * len(targets)
+
+    def worker(index):
+        try:
+            barrier.wait(timeout=10)
+            results[index] = ("ok", targets[index]())
+        except Exception as error:  # recorded for the assertions
+            results[index] = ("error", error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(targets))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+        assert not thread.is_alive(), "a worker is stuck (deadlock?)"
+    return results
+
+
+def _ledger_matches_balances():
+    for level in StockLevel.objects.all():
+        assert level.on_hand == sum(level.movements.values_list("delta_on_hand", flat=True))
+
+
+@pytest.fixture
+def shipped(db, hq_admin):
+    warehouse = LocationFactory(code="W02", kind="warehouse")
+    store = LocationFactory(code="SC1")
+    variants = [VariantFactory(sku=f"DOC-{i}") for i in range(3)]
+    for variant in variants:
+        stock_receive(location=warehouse, variant=variant, quantity=20, actor=None)
+        stock_receive(location=store, variant=variant, quantity=5, actor=None)
+    transfer = transfer_create(
+        source=warehouse,
+        destination=store,
+        lines=[LineInput(variant=v, quantity=4) for v in variants],
+        actor=hq_admin,
+    )
+    transfer_ship(transfer=transfer, actor=hq_admin)
+    return warehouse, store, variants, transfer
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_receiving_twice_at_once_receives_once(shipped, hq_admin):
+    _, store, variants, transfer = shipped
+    results = run_together(
+        *[lambda: transfer_receive(transfer=transfer, counts={}, actor=hq_admin)] * 4
+    )
+    outcomes = sorted(kind for kind, _ in results)
+    assert outcomes == ["error", "error", "error", "ok"]
+    assert all(isinstance(e, InvalidTransition) for kind, e in results if kind == "error")
+    assert [StockLevel.objects.get(location=store, variant=v).on_hand for v in variants] == [
+        9,
+        9,
+        9,
+    ]
+    assert Movement.objects.filter(reason="transfer_in").count() == 3
+    _ledger_matches_balances()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_transfer_received_while_a_stocktake_posts(shipped, hq_admin):
+    _, store, variants, transfer = shipped
+    stocktake = stocktake_start(location=store, actor=hq_admin)
+    for variant in reversed(variants):  # counted before the goods arrive
+        stocktake_count(stocktake=stocktake, actor=hq_admin, variant=variant, counted=4)
+    results = run_together(
+        lambda: transfer_receive(transfer=transfer, counts={}, actor=hq_admin),
+        lambda: stocktake_post(stocktake=stocktake, actor=hq_admin),
+    )
+    assert [kind for kind, _ in results] == ["ok", "ok"]
+    # counted 4 (expected 5) -> -1; received +4: whichever commits first, 5 - 1 + 4.
+    assert [StockLevel.objects.get(location=store, variant=v).on_hand for v in variants] == [
+        8,
+        8,
+        8,
+    ]
+    _ledger_matches_balances()
