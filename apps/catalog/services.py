@@ -65,6 +65,10 @@ def _require_hq(actor) -> None:
 
 def _text(errors: _Errors, field: str, value: Any, *, max_length: int, required: bool) -> str:
     text = "" if value is None else str(value).strip()
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text):
+        # PostgreSQL cannot store NUL, and no catalog text needs control characters.
+        errors.add(field, "invalid_characters", "Remove the control characters.")
+        return ""
     if required and not text:
         errors.add(field, "required", "This field is required.")
     elif len(text) > max_length:
@@ -101,7 +105,9 @@ def _options(errors: _Errors, options: Sequence[tuple[str, str]] | None) -> list
         return []
     names = set()
     for index, (name, value) in enumerate(pairs, start=1):
-        if not name:
+        if not (name + value).isprintable():
+            errors.add(f"option{index}_name", "invalid_characters", "Remove control characters.")
+        elif not name:
             errors.add(f"option{index}_name", "required", "Name this option (e.g. Size).")
         elif len(name) > 60:
             errors.add(f"option{index}_name", "too_long", "At most 60 characters.")

@@ -402,7 +402,11 @@ def location_price_set(request, pk: int):
     """Set the price at a location; an empty price goes back to the base price."""
     variant = _or_404(selectors.variant_get, pk)
     code = post_text(request.POST, "location")
-    location = location_list_visible(request.user).filter(code=code).first()
+    location = (
+        location_list_visible(request.user).filter(code=code).first()
+        if code.isprintable()
+        else None
+    )
     if location is None:
         raise Http404("No such location.")
     price = post_text(request.POST, "price").strip()

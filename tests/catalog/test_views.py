@@ -388,3 +388,34 @@ def test_services_used_directly_still_agree_with_the_screen(hq_admin):
     # The inline check and the save share one set of rules.
     errors = services.product_input_check(data={"sku": "A", "price": "12,5O"})
     assert [e["field"] for e in errors] == ["price"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"name": "Nul\x00name"},
+        {"sku": "SKU\x00"},
+        {"brand": "\x00"},
+        {"category": "A > \x00"},
+        {"option1_value": "M\x00"},
+        {"barcode": "12\x003"},
+        {"price": "1\x00"},
+        {"handle": "a\x00b"},
+        {"description": "bad\x00text"},
+    ],
+)
+def test_control_characters_are_refused_not_crashing(client, hq_admin, overrides):
+    response = logged_in(client, hq_admin).post(
+        reverse("catalog:product_create"), create_payload(**overrides)
+    )
+    assert response.status_code == 400
+    assert not Product.objects.exists()
+
+
+def test_location_price_with_garbage_location_is_404(client, hq_admin):
+    variant = VariantFactory()
+    response = logged_in(client, hq_admin).post(
+        reverse("catalog:location_price_set", args=[variant.pk]),
+        {"location": "S\x0001", "price": "1"},
+    )
+    assert response.status_code == 404
