@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.core.errors import DomainError, NotFound
 from apps.core.htmx import render_page
+from apps.core.presence import connected_counts
 from apps.stores.selectors import location_list_managed
 
 from .forms import ApiClientCreateForm, LoginForm
@@ -35,8 +36,13 @@ def _require_device_manager(user) -> None:
 
 
 def _devices_page(request, form, *, created=None, key=None, status=200):
+    clients = list(api_client_list_visible(request.user))
+    # Open /ws/pos/ connections per client id, across every web process.
+    connections = connected_counts()
+    for client in clients:
+        client.open_connections = connections.get(client.pk, 0)
     context = {
-        "clients": api_client_list_visible(request.user),
+        "clients": clients,
         "form": form,
         "created": created,
         "key": key,

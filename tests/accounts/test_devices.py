@@ -1,9 +1,12 @@
 """The manager screens for POS devices and integrations (/accounts/devices/)."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
 from apps.accounts.models import ApiClient
+from apps.core.presence import new_connection_id, presence_enter, presence_leave
 from tests.factories import LocationFactory, integration, pos_device
 
 pytestmark = pytest.mark.django_db
@@ -204,3 +207,19 @@ def test_the_dashboard_links_to_devices_for_managers_only(client, manager_a, ass
     assert DEVICES in client.get(dashboard).content.decode()
     client.force_login(associate_a)
     assert DEVICES not in client.get(dashboard).content.decode()
+
+
+def test_the_list_shows_which_devices_are_connected_now(client, manager_a, store_a):
+    online, _ = pos_device(store_a, "Till A")
+    pos_device(store_a, "Till B")
+    connection = new_connection_id()
+    presence_enter(client_id=online.pk, connection_id=connection)
+    try:
+        client.force_login(manager_a)
+        html = client.get(DEVICES).content.decode()
+    finally:
+        presence_leave(client_id=online.pk, connection_id=connection)
+    cells = re.findall(r'data-testid="device-connected">(.*?)</td>', html)
+    assert [re.sub(r"<[^>]+>", "", cell) for cell in cells] == ["yes (1)", "no"]
+    after = client.get(DEVICES).content.decode()
+    assert "yes (1)" not in after
