@@ -221,8 +221,10 @@ def category_get(category_id: int) -> Category:
     return category
 
 
-def brand_list() -> list[str]:
-    return list(
+def brand_list() -> QuerySet:
+    """Brands in use, as a lazy query: a fragment render that does not show the filter
+    bar never runs it."""
+    return (
         Product.objects.exclude(brand="")
         .order_by("brand")
         .values_list("brand", flat=True)

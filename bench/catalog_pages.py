@@ -1,0 +1,262 @@
+"""Catalog screens at 100,000 variants: server time and queries per page.
+
+Builds a throwaway PostgreSQL database (omo_bench_catalog, dropped afterwards) with
+20 locations, 20,000 products x 5 variants, a barcode per variant and stock at three
+locations, then times the product list (first page, name search, SKU prefix, barcode,
+a filtered page, page 50) and a product page through Django's test Client: server
+time only (no network, no browser), median and p95 over N requests, target < 150 ms.
+The baseline, measured in the same run, is a location dashboard: the floor for any
+back-office page (session, user, location switcher, base template) on this machine
+right now. "SQL" is the median time spent in the database per request.
+
+It runs in a child process so its database settings never mix with another
+benchmark's Django setup in the same `python -m bench` run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+DB_NAME = "omo_bench_catalog"
+TARGET_MS = 150.0
+PRODUCTS = 20_000
+VARIANTS_PER_PRODUCT = 5
+LOCATIONS = 20
+STOCKED_LOCATIONS = 3
+
+
+def _server_url() -> str:
+    """The PostgreSQL server to use: DATABASE_URL's server if it is PostgreSQL, else
+    the local default."""
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        return url.rsplit("/", 1)[0]
+    return "postgres://postgres@127.0.0.1:5432"
+
+
+def _admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{_server_url()}/postgres", autocommit=True) as connection:
+        connection.execute(sql)
+
+
+def run(args) -> list[dict]:
+    quick = bool(getattr(args, "quick", False))
+    try:
+        _admin("SELECT 1")
+    except Exception as error:  # any reason means "no PostgreSQL here"
+        return [
+            {
+                "benchmark": "catalog_pages",
+                "measure": "all pages",
+                "value": "skipped",
+                "unit": "",
+                "baseline": "",
+                "target": f"< {TARGET_MS:.0f} ms",
+                "verdict": f"PostgreSQL unavailable: {str(error).splitlines()[0][:80]}",
+            }
+        ]
+    env = {**os.environ, "DATABASE_URL": f"{_server_url()}/{DB_NAME}"}
+    command = [sys.executable, "-m", "bench.catalog_pages", "--child"]
+    if quick:
+        command.append("--quick")
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        sys.stderr.write(completed.stderr[-4000:])
+        raise RuntimeError("catalog_pages child failed")
+    sys.stderr.write(completed.stderr[-2000:] if os.environ.get("BENCH_VERBOSE") else "")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# --- the child: everything below runs with DATABASE_URL set to the bench database ------
+
+
+def _build(products: int) -> None:
+    from django.db import connection
+
+    started = time.monotonic()
+    variants = products * VARIANTS_PER_PRODUCT
+    words = "ARRAY['Tee','Jeans','Dress','Jacket','Cream','Serum','Lipstick','Headphones']"
+    adjectives = "ARRAY['Basic','Slim','Linen','Organic','Classic','Wireless','Rich','Matte']"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO stores_location (code, name, kind, timezone, address, city, active,
+                   allows_negative_stock)
+               SELECT 'B' || lpad(i::text, 2, '0'), 'Bench store ' || i, 'store',
+                      'Europe/Paris', '', 'Paris', true, true
+               FROM generate_series(1, %s) AS i""",
+            [LOCATIONS],
+        )
+        cursor.execute(
+            """INSERT INTO catalog_category (name, parent_id, path)
+               SELECT 'Cat ' || i, NULL, 'Cat ' || i FROM generate_series(1, 40) AS i"""
+        )
+        cursor.execute(
+            f"""INSERT INTO catalog_product (handle, name, brand, description, category_id,
+                    active, created_at, updated_at)
+               SELECT 'p-' || i,
+                      ({adjectives})[1 + i %% 8] || ' ' || ({words})[1 + (i / 8) %% 8]
+                        || ' ' || i,
+                      'Brand ' || (i %% 50), '',
+                      (SELECT min(id) FROM catalog_category) + i %% 40,
+                      i %% 17 <> 0, now(), now()
+               FROM generate_series(1, %s) AS i""",
+            [products],
+        )
+        cursor.execute(
+            """INSERT INTO catalog_variant (product_id, sku, name, option1_name,
+                   option1_value, option2_name, option2_value, option3_name, option3_value,
+                   price, compare_at_price, cost, active, tracking, change_seq, created_at,
+                   updated_at)
+               SELECT p.id, 'SKU-' || lpad(p.id::text, 6, '0') || '-' || v,
+                      '', 'Size', (ARRAY['XS','S','M','L','XL'])[v], '', '', '', '',
+                      (5 + (p.id * 7 + v) %% 200)::numeric + 0.90, NULL, NULL,
+                      true, 'none', 0, now(), now()
+               FROM catalog_product p, generate_series(1, %s) AS v""",
+            [VARIANTS_PER_PRODUCT],
+        )
+        cursor.execute(
+            """INSERT INTO catalog_barcode (variant_id, code)
+               SELECT id, '2' || lpad(id::text, 12, '0') FROM catalog_variant"""
+        )
+        cursor.execute(
+            """INSERT INTO inventory_stocklevel (variant_id, location_id, on_hand, reserved,
+                   reorder_point, negative_allowed, seq, updated_at)
+               SELECT v.id, l.id, (v.id %% 30), (v.id %% 3), 2, true, 0, now()
+               FROM catalog_variant v,
+                    (SELECT id FROM stores_location ORDER BY code LIMIT %s) AS l""",
+            [STOCKED_LOCATIONS],
+        )
+        cursor.execute("VACUUM ANALYZE")
+    count = variants
+    sys.stderr.write(f"built {count} variants in {time.monotonic() - started:.1f} s\n")
+
+
+def _time(client, url: str, params: dict, repeat: int) -> tuple[list[float], int, int, float]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(url, params)  # warm
+    timings = []
+    sql_timings = []
+    queries = 0
+    status = 0
+    for _ in range(repeat):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.get(url, params)
+            timings.append((time.perf_counter() - started) * 1000)
+        queries = len(captured)
+        sql_timings.append(sum(float(q["time"]) for q in captured.captured_queries) * 1000)
+        status = response.status_code
+    return timings, queries, status, statistics.median(sql_timings)
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def child(quick: bool) -> list[dict]:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omo_site.settings.base")
+    _admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    _admin(f"CREATE DATABASE {DB_NAME}")
+    try:
+        django.setup()
+        from django.core.management import call_command
+        from django.test import Client
+
+        from apps.accounts.models import User
+        from apps.catalog.models import Category, Product
+        from apps.stores.models import Location
+
+        call_command("migrate", verbosity=0)
+        products = 2_000 if quick else PRODUCTS
+        _build(products)
+        repeat = 10 if quick else 30
+        user = User.objects.create_user("bench@omo.test", "bench-password", role="hq_admin")
+        client = Client()
+        client.force_login(user)
+        category = Category.objects.order_by("pk")[3]
+        product = Product.objects.order_by("pk")[products // 2]
+        location = Location.objects.order_by("code").first()
+        floor, _, floor_status, _ = _time(client, f"/stores/{location.code}/", {}, repeat)
+        floor_median = statistics.median(floor)
+        pages = [
+            ("list: first page", "/catalog/", {}),
+            ("list: name search 'linen'", "/catalog/", {"q": "linen"}),
+            ("list: name search 'serum 1234'", "/catalog/", {"q": "serum 1234"}),
+            ("list: SKU prefix 'SKU-0123'", "/catalog/", {"q": "SKU-0123"}),
+            ("list: barcode exact", "/catalog/", {"q": "2000000050001"}),
+            (
+                "list: category+brand+active",
+                "/catalog/",
+                {"category": category.pk, "brand": "Brand 3", "active": "yes"},
+            ),
+            ("list: page 50", "/catalog/", {"page": 50}),
+            ("list: htmx search fragment", "/catalog/", {"q": "serum 1"}),
+            ("product page (5 SKUs)", f"/catalog/products/{product.pk}/", {}),
+        ]
+        rows = []
+        for label, url, params in pages:
+            headers = {"HTTP_HX_REQUEST": "true"} if "fragment" in label else {}
+            client.defaults.update(headers)
+            timings, queries, status, sql_median = _time(client, url, params, repeat)
+            for key in headers:
+                client.defaults.pop(key, None)
+            median = statistics.median(timings)
+            rows.append(
+                {
+                    "benchmark": "catalog_pages",
+                    "measure": (
+                        f"{label} median/p95 ({queries} queries, SQL {sql_median:.1f} ms,"
+                        f" HTTP {status})"
+                    ),
+                    "value": f"{median:.1f} / {_p95(timings):.1f}",
+                    "unit": "ms",
+                    "baseline": f"dashboard page {floor_median:.1f} ms (HTTP {floor_status})",
+                    "target": f"< {TARGET_MS:.0f} ms",
+                    "verdict": "ok" if status == 200 and median < TARGET_MS else "MISS",
+                }
+            )
+        rows.append(
+            {
+                "benchmark": "catalog_pages",
+                "measure": "data size (variants / locations)",
+                "value": f"{products * VARIANTS_PER_PRODUCT} / {LOCATIONS}",
+                "unit": "rows",
+                "baseline": "",
+                "target": "100000 / 20",
+                "verdict": "quick run" if quick else "ok",
+            }
+        )
+        return rows
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with contextlib.suppress(Exception):  # best effort before the drop
+            connections["default"].close_pool()
+        if not os.environ.get("BENCH_KEEP_DB"):
+            _admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    if "--child" in sys.argv:
+        print(json.dumps(child("--quick" in sys.argv)))
+    else:
+        import argparse
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--quick", action="store_true")
+        for row in run(parser.parse_args()):
+            print(row)
