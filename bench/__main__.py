@@ -15,6 +15,7 @@ import time
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omo_site.settings.base")
 
 BENCHMARKS: list[str] = [
+    "bench.catalog_pages",
     "bench.catalog_sync",
     "bench.stock_read",
 ]
