@@ -1,11 +1,9 @@
 """Helpers for the POS API tests: stock is changed the one legal way (stock_apply)."""
 
-import pytest
 from django.db import transaction
 
 from apps.catalog.services import catalog_changes_record
 from apps.inventory.ledger import Actor, StockChange, stock_apply
-from tests.factories import pos_device
 
 
 def stock_receive(location, variant, quantity: int, reserved: int = 0):
@@ -36,8 +34,3 @@ def catalog_touch(*variants) -> int:
     """Record a catalog change for these variants, as the catalog services do."""
     with transaction.atomic():
         return catalog_changes_record(variant_ids=[v.pk for v in variants])
-
-
-@pytest.fixture
-def device_b(store_b):
-    return pos_device(store_b, name="Till B")
