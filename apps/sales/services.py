@@ -83,19 +83,25 @@ class _Review:
 
 # --- numbers ------------------------------------------------------------------------------
 
-_COUNTER_SQL = "UPDATE sales_counter SET last = last + 1 WHERE name = %s RETURNING last"
+_COUNTER_SQL = "UPDATE sales_counter SET last = last + %s WHERE name = %s RETURNING last"
 
 
-def _counter_next(name: str) -> int:
-    """The next number of a counter; the row lock is held until the caller commits."""
+def _counter_next(name: str, count: int = 1) -> int:
+    """Take `count` numbers of a counter; return the last. The row lock is held until
+    the caller commits, so numbers are unique and follow commit order."""
     with connection.cursor() as cursor:
-        cursor.execute(_COUNTER_SQL, [name])
+        cursor.execute(_COUNTER_SQL, [count, name])
         row = cursor.fetchone()
         if row is None:
             Counter.objects.bulk_create([Counter(name=name)], ignore_conflicts=True)
-            cursor.execute(_COUNTER_SQL, [name])
+            cursor.execute(_COUNTER_SQL, [count, name])
             row = cursor.fetchone()
     return row[0]
+
+
+def order_numbers_allocate(*, location: Location, count: int) -> list[str]:
+    last = _counter_next(f"order.{location.code}", count)
+    return [f"{location.code}-{n:06d}" for n in range(last - count + 1, last + 1)]
 
 
 def order_number_allocate(*, location: Location) -> str:

@@ -10,6 +10,7 @@ from django.db import transaction
 from apps.accounts import demo as accounts_demo
 from apps.catalog import demo as catalog_demo
 from apps.inventory import demo_documents as stock_documents_demo
+from apps.sales import demo as sales_demo
 from apps.stores import demo as stores_demo
 
 
@@ -23,6 +24,8 @@ class Command(BaseCommand):
             variants = catalog_demo.seed(locations)
             # Stock documents last: after the inventory demo has stocked the locations.
             stock_documents_demo.seed(locations, users)
+            # Sales last: 60 days of orders on top of the stocked catalog.
+            sales_demo.seed(locations)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready: {len(locations)} locations, {len(users)} people, "
