@@ -13,6 +13,7 @@ import io
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -33,7 +34,7 @@ from apps.stores.selectors import (
 
 from . import services
 from .forms import AdjustmentForm, MovementFilterForm, TransferForm, errors_onto
-from .models import Movement, Transfer
+from .models import Movement, StockLevel, Transfer
 from .selectors import alerts_open_for, movements_for, stock_for_variant, stock_levels_at
 from .stocktakes import (
     stocktake_cancel,
@@ -97,6 +98,12 @@ def _stock_page(request, location):
         "variant__product"
     )
     paginator = Paginator(levels, PAGE_SIZE)
+    if not query:
+        # Counting needs no join to the catalog unless searching: an index-only count.
+        plain = StockLevel.objects.filter(location=location)
+        if low:
+            plain = plain.filter(reorder_point__gt=0, available__lte=F("reorder_point"))
+        paginator.count = plain.count()
     page = paginator.get_page(request.GET.get("page"))
     return render_page(
         request,
