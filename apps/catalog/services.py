@@ -179,19 +179,22 @@ def category_get_or_create_path(*, path: str) -> Category:
         )
     if any(len(name) > 120 for name in names) or len(" > ".join(names)) > 500:
         raise ValidationFailed.for_field("category", "This category path is too long.", "too_long")
+    if any(not name.isprintable() for name in names):
+        raise ValidationFailed.for_field(
+            "category", "Remove the control characters.", "invalid_characters"
+        )
     parent = None
-    for depth in range(1, len(names) + 1):
-        full_path = " > ".join(names[:depth])
-        category = Category.objects.filter(path=full_path).first()
+    for name in names:
+        # "women > tops" finds "Women > Tops": one tree, whatever the typing.
+        full_path = f"{parent.path} > {name}" if parent else name
+        category = Category.objects.filter(path__iexact=full_path).order_by("pk").first()
         if category is None:
             try:
                 with transaction.atomic():
-                    category = Category.objects.create(
-                        name=names[depth - 1], parent=parent, path=full_path
-                    )
+                    category = Category.objects.create(name=name, parent=parent, path=full_path)
             except IntegrityError:
                 # Created concurrently, or same name under this parent with another path.
-                category = Category.objects.filter(parent=parent, name=names[depth - 1]).first()
+                category = Category.objects.filter(parent=parent, name=name).first()
                 if category is None:
                     raise ValidationFailed.for_field(
                         "category", f"Cannot create {full_path}.", "invalid_category"

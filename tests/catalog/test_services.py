@@ -22,6 +22,7 @@ def test_category_path_creates_missing_levels_once():
     again = services.category_get_or_create_path(path="Women > Tops > T-shirts")
     assert again.pk == leaf.pk
     services.category_get_or_create_path(path="Women > Dresses")
+    assert services.category_get_or_create_path(path="women > TOPS > t-shirts").pk == leaf.pk
     assert list(Category.objects.values_list("path", flat=True)) == [
         "Women",
         "Women > Dresses",
