@@ -19,7 +19,7 @@ class CellError(ValueError):
 
 def code_text(value: str, what: str) -> str:
     """A SKU or barcode: text, leading zeros kept, never a number Excel rounded."""
-    if SCIENTIFIC.match(value):
+    if ("E" in value or "e" in value) and SCIENTIFIC.match(value):
         raise CellError(
             f"{what} `{value}` is in scientific notation: Excel destroyed the number. "
             "Format the column as Text and type the full code again."

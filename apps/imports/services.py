@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 Status = ImportJob.Status
 ERRORS_KEPT = 1000
-STOCK_BATCH = 1000
+STOCK_BATCH = 5000
 
 
 class ImportCancelled(Exception):

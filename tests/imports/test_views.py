@@ -115,3 +115,45 @@ def test_upload_not_a_spreadsheet_is_refused_cleanly(hq_client):
     assert response.status_code == 302
     assert job.status == "refused"
     assert "is not an Excel workbook" in job.message
+
+
+def test_running_job_polls_and_shows_progress_then_stops(hq_client):
+    upload(hq_client, csv_bytes(BAD_ROW))
+    job = ImportJob.objects.get()
+    ImportJob.objects.filter(pk=job.pk).update(status="validating", rows_total=200, rows_done=50)
+    page = hq_client.get(reverse("imports:job", args=[job.pk])).content.decode()
+    assert 'hx-trigger="load delay:500ms"' in page
+    assert '<progress value="50" max="200"' in page
+    ImportJob.objects.filter(pk=job.pk).update(status="previewed")
+    page = hq_client.get(reverse("imports:job", args=[job.pk])).content.decode()
+    assert "hx-trigger" not in page.split('data-testid="job"')[1].split(">")[0]
+    assert "<progress" not in page
+
+
+def test_confirm_twice_over_http_is_409(hq_client):
+    upload(hq_client, csv_bytes(BAD_ROW[:1]))
+    job = ImportJob.objects.get()
+    assert hq_client.post(reverse("imports:confirm", args=[job.pk])).status_code == 302
+    response = hq_client.post(reverse("imports:confirm", args=[job.pk]))
+    assert response.status_code == 409
+    assert "can no longer be confirmed" in response.content.decode()
+    assert Variant.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "file_type"),
+    [("catalog", "csv"), ("catalog", "xlsx"), ("stock", "csv"), ("stock", "xlsx")],
+)
+def test_templates_download_and_import_as_their_format(hq_client, kind, file_type):
+    from apps.imports.formats import format_detect
+    from apps.imports.parsers import table_read
+
+    response = hq_client.get(reverse("imports:template", args=[kind, file_type]))
+    assert response.status_code == 200
+    assert format_detect(table_read(response.content, f"t.{file_type}").header) == kind
+
+
+def test_catalog_export_is_hq_only(client, manager_a):
+    client.force_login(manager_a)
+    assert client.get(reverse("imports:export", args=["catalog", "csv"])).status_code == 404
+    assert client.get(reverse("imports:export", args=["stock", "csv"])).status_code == 200

@@ -1,0 +1,207 @@
+"""Spreadsheet import (issue 6): a 100,000-row catalog xlsx with stock at 3 locations.
+
+On a throwaway PostgreSQL database, in a child process (so its peak memory is the
+import's): preview (parse + validate) <= 5 s, apply <= 10 s, peak RSS <= 500 MB,
+re-import of the same file (all unchanged) <= 5 s with zero catalog/ledger writes; and,
+in the same run, a plain django-import-export ModelResource import of a 10,000-row
+subset, compared as rows per second. `--quick` uses 10,000 rows (1,000 for the baseline).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import resource
+import sys
+import time
+
+DATABASE = "omo_bench_imports"
+LOCATIONS = ("S01", "S02", "W01")
+
+
+def run(args) -> list[dict]:
+    from bench._pg import run_child
+
+    count = 10_000 if getattr(args, "quick", False) else 100_000
+    return run_child("bench.imports", DATABASE, [str(count)])
+
+
+def _xlsx(count: int) -> bytes:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("catalog")
+    sheet.append(
+        [
+            "sku",
+            "product_handle",
+            "product_name",
+            "price",
+            "barcode",
+            "category",
+            "brand",
+            "option1_name",
+            "option1_value",
+            "compare_at_price",
+            *(f"stock@{code}" for code in LOCATIONS),
+        ]
+    )
+    sizes = ["XS", "S", "M", "L"]
+    for i in range(count):
+        product = i // 4
+        sheet.append(
+            [
+                f"BN-{i:07d}",
+                f"bench-{product}",
+                f"Bench product {product}" if i % 4 == 0 else None,
+                19.9 + (i % 7),
+                f"2{i:012d}",
+                f"Bench > Group {i % 20} > Line {i % 3}",
+                f"Brand {product % 40}",
+                "Size",
+                sizes[i % 4],
+                "29.90" if i % 5 == 0 else None,
+                i % 11,
+                (i * 3) % 13,
+                5,
+            ]
+        )
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _baseline_dataset(count: int):
+    import tablib
+
+    dataset = tablib.Dataset(
+        headers=[
+            "sku",
+            "product_handle",
+            "price",
+            "option1_name",
+            "option1_value",
+            "active",
+            "tracking",
+        ]
+    )
+    for i in range(count):
+        dataset.append([f"BASE-{i:07d}", f"bench-{i // 4}", "19.90", "Size", "M", "1", "none"])
+    return dataset
+
+
+def _child(count: int) -> list[dict]:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from apps.imports.resources import VariantAdminResource
+    from apps.imports.services import import_job_confirm, import_job_create
+    from apps.inventory.models import Movement
+    from apps.stores.models import Location
+
+    call_command("migrate", verbosity=0)
+    for code in LOCATIONS:
+        Location.objects.create(code=code, name=f"Bench {code}")
+    started = time.perf_counter()
+    data = _xlsx(count)
+    write_seconds = time.perf_counter() - started
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    started = time.perf_counter()
+    job = import_job_create(actor=None, filename="bench.xlsx", content=data, run_now=True)
+    preview_seconds = time.perf_counter() - started
+    assert job.status == "previewed" and job.count_create == count, (
+        job.status,
+        job.message,
+        job.row_errors[:3],
+    )
+
+    started = time.perf_counter()
+    job = import_job_confirm(actor=None, job_id=job.pk, run_now=True)
+    apply_seconds = time.perf_counter() - started
+    assert job.status == "applied", job.message
+    movements = Movement.objects.count()
+    rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    writes: list[str] = []
+
+    def count_writes(execute, sql, params, many, context):
+        head = sql.lstrip()[:6].upper()
+        if head in ("INSERT", "UPDATE", "DELETE") and "imports_importjob" not in sql:
+            writes.append(sql[:80])
+        return execute(sql, params, many, context)
+
+    started = time.perf_counter()
+    with connection.execute_wrapper(count_writes):
+        again = import_job_create(actor=None, filename="bench.xlsx", content=data, run_now=True)
+        again = import_job_confirm(actor=None, job_id=again.pk, run_now=True)
+    reimport_seconds = time.perf_counter() - started
+    assert again.count_unchanged == count, (again.count_create, again.count_update)
+    new_movements = Movement.objects.count() - movements
+
+    baseline_rows = count // 10
+    dataset = _baseline_dataset(baseline_rows)
+    started = time.perf_counter()
+    result = VariantAdminResource().import_data(dataset, dry_run=False, raise_errors=True)
+    baseline_seconds = time.perf_counter() - started
+    assert result.totals["new"] == baseline_rows
+    baseline_rate = baseline_rows / baseline_seconds
+    fast_rate = count / (preview_seconds + apply_seconds)
+
+    name = "imports"
+    note = (
+        f"PostgreSQL, {count:,} rows x 3 stock columns, "
+        f"xlsx {len(data) / 1e6:.1f} MB written in {write_seconds:.0f} s"
+    )
+    rows = [
+        ("preview (upload, parse, validate)", preview_seconds, "s", note, 5),
+        (
+            "apply (catalog + stock ledger)",
+            apply_seconds,
+            "s",
+            f"{movements:,} ledger movements",
+            10,
+        ),
+        ("peak memory (child RSS)", rss_peak, "MB", f"{rss_before:.0f} MB before the import", 500),
+        (
+            "re-import same file (all unchanged)",
+            reimport_seconds,
+            "s",
+            f"{len(writes)} catalog/stock writes, {new_movements} new ledger rows",
+            5,
+        ),
+        (
+            "fast path rows/s (preview + apply)",
+            fast_rate,
+            "rows/s",
+            f"django-import-export ModelResource: {baseline_rate:,.0f} rows/s "
+            f"on {baseline_rows:,} rows",
+            None,
+        ),
+    ]
+    out = []
+    for measure, value, unit, baseline, target in rows:
+        verdict = "" if target is None else ("ok" if value <= target else "over")
+        if measure.startswith("re-import") and (writes or new_movements):
+            verdict = "over (writes)"
+        if target is None:
+            verdict = f"{fast_rate / baseline_rate:.0f}x faster"
+        out.append(
+            {
+                "benchmark": name,
+                "measure": measure,
+                "value": round(value, 2) if unit != "rows/s" else round(value),
+                "unit": unit,
+                "baseline": baseline,
+                "target": f"<= {target} {unit}" if target else "faster than baseline",
+                "verdict": verdict,
+            }
+        )
+    return out
+
+
+if __name__ == "__main__" and "--child" in sys.argv:
+    print(json.dumps(_child(int(sys.argv[-1]))))
