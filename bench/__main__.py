@@ -18,6 +18,7 @@ BENCHMARKS: list[str] = [
     "bench.catalog_pages",
     "bench.catalog_sync",
     "bench.stock_read",
+    "bench.imports",
     "bench.stock_screen",
 ]
 
