@@ -32,7 +32,7 @@ from apps.core.errors import (
 from apps.stores.models import Location
 from apps.stores.selectors import location_can_manage, location_list_visible
 
-from .ledger import Actor, Reason, StockChange, stock_apply
+from .ledger import Actor, Reason, StockChange, levels_lock, stock_apply
 from .models import LotLevel, Serial, Transfer, TransferLine
 
 Status = Transfer.Status
@@ -208,6 +208,49 @@ def _serials_move(line: TransferLine, numbers: Sequence[str], *, expect: dict, t
         raise InsufficientStock(f"Serials of {line.variant.sku} are not where they should be.")
 
 
+def _lines_by_lot(transfer: Transfer, lines: list[TransferLine]) -> list[TransferLine]:
+    """Lot-tracked lines that name no lot ship first-expiring lots first: such a line
+    is split into one line per lot taken, so receiving knows which lots arrive. The
+    caller holds the source levels' locks. What the lots do not cover stays unlotted
+    (and stock_apply refuses it if the level does not have it either)."""
+    result: list[TransferLine] = []
+    by_key = {(line.variant_id, line.lot_id): line for line in lines}
+    for line in lines:
+        if line.variant.tracking != Variant.Tracking.LOT or line.lot_id or line.serials:
+            result.append(line)
+            continue
+        holdings = (
+            LotLevel.objects.filter(
+                location_id=transfer.source_id, lot__variant_id=line.variant_id, on_hand__gt=0
+            )
+            .select_related("lot")
+            .order_by(F("lot__expires_on").asc(nulls_last=True), "lot__code")
+        )
+        remaining = line.quantity
+        for holding in holdings:
+            if not remaining:
+                break
+            units = min(holding.on_hand, remaining)
+            remaining -= units
+            existing = by_key.get((line.variant_id, holding.lot_id))
+            if existing is not None:
+                existing.quantity += units
+                existing.save(update_fields=["quantity"])
+                continue
+            split = TransferLine.objects.create(
+                transfer=transfer, variant=line.variant, quantity=units, lot_id=holding.lot_id
+            )
+            by_key[(line.variant_id, holding.lot_id)] = split
+            result.append(split)
+        if remaining:
+            line.quantity = remaining
+            line.save(update_fields=["quantity"])
+            result.append(line)
+        else:
+            line.delete()
+    return sorted(result, key=lambda item: (item.variant_id, item.pk))
+
+
 @transaction.atomic
 def transfer_ship(*, transfer: Transfer, actor) -> Transfer:
     """The stock leaves the source now. Raises InvalidTransition (not a draft),
@@ -218,6 +261,8 @@ def transfer_ship(*, transfer: Transfer, actor) -> Transfer:
     if transfer.status != Status.DRAFT:
         raise InvalidTransition(f"{transfer.number} is {transfer.get_status_display().lower()}.")
     lines = list(transfer.lines.select_related("variant").order_by("variant_id", "pk"))
+    levels_lock((transfer.source_id, line.variant_id) for line in lines)
+    lines = _lines_by_lot(transfer, lines)
     changes = []
     for line in lines:
         if line.serials:

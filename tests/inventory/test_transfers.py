@@ -1,6 +1,8 @@
 import threading
+from datetime import date
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, transaction
 
 from apps.core.errors import (
@@ -12,7 +14,7 @@ from apps.core.errors import (
     ValidationFailed,
 )
 from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
-from apps.inventory.models import Movement, StockLevel, Transfer, TransferLine
+from apps.inventory.models import LotLevel, Movement, Serial, StockLevel, Transfer, TransferLine
 from apps.inventory.services import stock_receive
 from apps.inventory.stocktakes import stocktake_count, stocktake_post, stocktake_start
 from apps.inventory.transfers import (
@@ -318,3 +320,65 @@ def test_a_transfer_received_while_a_stocktake_posts(shipped, hq_admin):
         8,
     ]
     _ledger_matches_balances()
+
+
+def test_lot_tracked_goods_ship_first_expiring_lots_and_arrive_by_lot(warehouse, store_a, hq_admin):
+    cream = VariantFactory(sku="CREAM", tracking="lot")
+    stock_receive(
+        location=warehouse,
+        variant=cream,
+        quantity=4,
+        actor=None,
+        lot_code="LATE",
+        expires_on=date(2027, 6, 1),
+    )
+    stock_receive(
+        location=warehouse,
+        variant=cream,
+        quantity=3,
+        actor=None,
+        lot_code="SOON",
+        expires_on=date(2027, 1, 1),
+    )
+    transfer = transfer_create(
+        source=warehouse,
+        destination=store_a,
+        lines=[LineInput(code="CREAM", quantity=5)],
+        actor=hq_admin,
+    )
+    transfer_ship(transfer=transfer, actor=hq_admin)
+    assert sorted(transfer.lines.values_list("lot__code", "quantity")) == [("LATE", 2), ("SOON", 3)]
+    transfer_receive(transfer=transfer, counts={}, actor=hq_admin)
+
+    def lots(location):
+        return sorted(
+            LotLevel.objects.filter(location=location).values_list("lot__code", "on_hand")
+        )
+
+    assert lots(warehouse) == [("LATE", 2), ("SOON", 0)]
+    assert lots(store_a) == [("LATE", 2), ("SOON", 3)]
+    assert (on_hand(cream, warehouse), on_hand(cream, store_a)) == (2, 5)
+    call_command("check_stock")  # ledger, levels and lots agree (exits non-zero otherwise)
+
+
+def test_serials_travel_in_transit_and_land_at_the_destination(warehouse, store_a, hq_admin):
+    phone = VariantFactory(sku="PHONE", tracking="serial")
+    stock_receive(location=warehouse, variant=phone, quantity=2, actor=None, serials=["SN1", "SN2"])
+    transfer = transfer_create(
+        source=warehouse,
+        destination=store_a,
+        lines=[LineInput(code="PHONE", quantity=2, serials=("SN1", "SN2"))],
+        actor=hq_admin,
+    )
+    transfer_ship(transfer=transfer, actor=hq_admin)
+    assert set(Serial.objects.values_list("number", "status", "location")) == {
+        ("SN1", "in_transit", None),
+        ("SN2", "in_transit", None),
+    }
+    line = transfer.lines.get()
+    transfer_receive(transfer=transfer, counts={line.pk: 1}, actor=hq_admin)
+    assert set(Serial.objects.values_list("number", "status", "location")) == {
+        ("SN1", "in_stock", store_a.pk),
+        ("SN2", "in_transit", None),
+    }
+    assert (on_hand(phone, warehouse), on_hand(phone, store_a)) == (0, 1)
