@@ -20,6 +20,7 @@ BENCHMARKS: list[str] = [
     "bench.stock_read",
     "bench.imports",
     "bench.stock_screen",
+    "bench.sales_post",
 ]
 
 

@@ -1,0 +1,376 @@
+"""POS sale posting over HTTP with the production server set-up (issue 5).
+
+uvicorn with 2 workers, PostgreSQL, DEBUG off; 16 concurrent clients in another process
+post 3-line sales for ~15 s. Printed beside, measured in the same run: the bare-view
+ceiling (a trivial view on the same server, bench-only URLconf) and pgbench's simple-
+update rate. Then a run with replayed requests mixed in (the same client_id resent),
+after which `check_stock` must be clean and there must be zero duplicate sales.
+
+Needs PostgreSQL (DATABASE_URL's server, default postgres://postgres@127.0.0.1:5432);
+creates and drops its own databases omo_bench_sales and omo_bench_sales_pgbench.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DB = "omo_bench_sales"
+PGBENCH_DB = "omo_bench_sales_pgbench"
+CLIENTS = 16
+STORES = 4
+SKUS = 50
+TARGET_RATE = 300.0
+TARGET_P99_MS = 150.0
+
+SETUP = """
+import json
+from django.db import transaction
+from apps.accounts.models import ApiClient
+from apps.accounts.services import api_client_script_create
+from apps.catalog.models import Product, Variant
+from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
+from apps.stores.models import Location
+keys = []
+product = Product.objects.create(handle="bench", name="Bench product")
+variants = Variant.objects.bulk_create(
+    [Variant(product=product, sku=f"BENCH-{n:03d}", price="9.90") for n in range(%(skus)d)]
+)
+for s in range(%(stores)d):
+    store = Location.objects.create(code=f"B{s:02d}", name=f"Bench store {s}")
+    with transaction.atomic():
+        stock_apply(
+            changes=[
+                StockChange(v.pk, store.pk, Reason.RECEIPT, on_hand=1_000_000) for v in variants
+            ],
+            actor=Actor(),
+        )
+    for t in range(%(clients)d // %(stores)d):
+        keys.append(api_client_script_create(
+            kind=ApiClient.Kind.POS_DEVICE, name=f"Till {t}", location=store)[1])
+print("KEYS=" + json.dumps(keys))
+"""
+
+CHECK = """
+import json
+from django.db.models import Count
+from apps.sales.models import Order
+dupes = (Order.objects.values("created_by", "client_id").annotate(n=Count("id"))
+         .filter(n__gt=1).count())
+print("ORDERS=" + json.dumps({"orders": Order.objects.count(), "duplicates": dupes}))
+"""
+
+
+def _server_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"
+    return "postgres://postgres@127.0.0.1:5432"
+
+
+def _pg_args() -> list[str]:
+    parts = urlsplit(_server_url())
+    args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
+    return [*args, "-U", parts.username or "postgres"]
+
+
+def _env(database: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"{_server_url()}/{database}",
+        DJANGO_SETTINGS_MODULE="bench.sales_post_settings",
+        DEBUG="0",
+        LOG_LEVEL="WARNING",
+        DATABASE_POOL_MAX="12",
+        PYTHONPATH=str(ROOT),
+    )
+    env.pop("REDIS_URL", None)  # the in-process channel layer; no Redis needed here
+    return env
+
+
+def _manage(database: str, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=_env(database),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- load generator (runs in a child process) ----------------------------------------------
+
+
+def _sale_body(rng: random.Random) -> dict:
+    skus = rng.sample(range(SKUS), 3)
+    return {
+        "client_id": str(uuid.uuid4()),
+        "occurred_at": "2026-11-20T10:15:00+01:00",
+        "lines": [{"sku": f"BENCH-{n:03d}", "quantity": 1} for n in skus],
+        "payments": [{"method": "card", "amount": "29.70"}],
+    }
+
+
+def _client_loop(port, key, mode, deadline, out, seed):
+    rng = random.Random(seed)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Token {key}", "Content-Type": "application/json"}
+    latencies, statuses, created, sent = [], {}, set(), []
+    while time.monotonic() < deadline:
+        if mode == "bare":
+            method, path, body = "GET", "/bench/bare", None
+        else:
+            if mode == "replay" and sent and rng.random() < 0.3:
+                payload = rng.choice(sent)  # the same client_id and body again
+            else:
+                payload = _sale_body(rng)
+                sent.append(payload)
+            method, path, body = "POST", "/api/v1/sales", json.dumps(payload)
+        started = time.perf_counter()
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            status, data = 0, b""
+        latencies.append(time.perf_counter() - started)
+        statuses[status] = statuses.get(status, 0) + 1
+        if mode != "bare" and status == 201:
+            created.add(json.loads(data)["client_id"])
+    out.append((latencies, statuses, created))
+
+
+def _load(port, keys, mode, seconds, queue):
+    deadline = time.monotonic() + seconds
+    out: list = []
+    threads = [
+        threading.Thread(target=_client_loop, args=(port, keys[i], mode, deadline, out, i))
+        for i in range(CLIENTS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies = [x for item in out for x in item[0]]
+    statuses: dict = {}
+    for item in out:
+        for status, count in item[1].items():
+            statuses[status] = statuses.get(status, 0) + count
+    created = set().union(*(item[2] for item in out))
+    queue.put({"latencies": latencies, "statuses": statuses, "created": len(created)})
+
+
+def _measure(port, keys, mode, seconds) -> dict:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_load, args=(port, keys, mode, seconds, queue))
+    started = time.monotonic()
+    process.start()
+    result = queue.get(timeout=seconds + 120)
+    process.join(timeout=30)
+    result["elapsed"] = time.monotonic() - started
+    result["seconds"] = seconds
+    return result
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# --- pgbench -----------------------------------------------------------------------------------
+
+
+def _pgbench(seconds: int) -> float:
+    subprocess.run(["dropdb", *_pg_args(), "--if-exists", PGBENCH_DB], check=True)
+    subprocess.run(["createdb", *_pg_args(), PGBENCH_DB], check=True)
+    try:
+        subprocess.run(
+            ["pgbench", *_pg_args(), "-i", "-q", "-s", "1", PGBENCH_DB],
+            check=True,
+            capture_output=True,
+        )
+        result = subprocess.run(
+            [
+                "pgbench",
+                *_pg_args(),
+                "-N",
+                "-c",
+                str(CLIENTS),
+                "-j",
+                "2",
+                "-T",
+                str(seconds),
+                PGBENCH_DB,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        match = re.search(r"tps = ([\d.]+)", result.stdout)
+        return float(match.group(1)) if match else float("nan")
+    finally:
+        subprocess.run(["dropdb", *_pg_args(), "--if-exists", PGBENCH_DB], check=False)
+
+
+# --- the benchmark -----------------------------------------------------------------------------
+
+
+def _row(measure, value, unit, baseline="", target="", verdict=""):
+    return {
+        "benchmark": "sales_post",
+        "measure": measure,
+        "value": value,
+        "unit": unit,
+        "baseline": baseline,
+        "target": target,
+        "verdict": verdict,
+    }
+
+
+def run(args) -> list[dict]:
+    seconds = 5 if getattr(args, "quick", False) else 15
+    subprocess.run(["dropdb", *_pg_args(), "--if-exists", DB], check=True)
+    subprocess.run(["createdb", *_pg_args(), DB], check=True)
+    server = None
+    try:
+        _manage(DB, "migrate", "-v", "0")
+        output = _manage(
+            DB, "shell", stdin=SETUP % {"skus": SKUS, "stores": STORES, "clients": CLIENTS}
+        )
+        keys = json.loads(output.split("KEYS=", 1)[1].strip().splitlines()[0])
+        port = _free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "omo_site.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--lifespan",
+                "off",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=_env(DB),
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/bench/bare")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the benchmark server did not start")
+            time.sleep(0.3)
+        warmup = _measure(port, keys, "sales", 2)  # warm up both workers and their pools
+        bare = _measure(port, keys, "bare", seconds)
+        sales = _measure(port, keys, "sales", seconds)
+        pgbench_tps = _pgbench(seconds)
+        replay = _measure(port, keys, "replay", seconds)
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    try:
+        stock_report = _manage(DB, "check_stock").strip().splitlines()[-1]
+        stock_clean = True
+    except RuntimeError as error:
+        stock_report, stock_clean = str(error).strip().splitlines()[-1], False
+    counts = json.loads(_manage(DB, "shell", stdin=CHECK).split("ORDERS=", 1)[1].splitlines()[0])
+    subprocess.run(["dropdb", *_pg_args(), "--if-exists", DB], check=False)
+
+    bare_rate = len(bare["latencies"]) / bare["seconds"]
+    sales_rate = sales["statuses"].get(201, 0) / sales["seconds"]
+    p50 = _quantile(sales["latencies"], 0.50) * 1000
+    p99 = _quantile(sales["latencies"], 0.99) * 1000
+    replay_rate = len(replay["latencies"]) / replay["seconds"]
+    replay_p99 = _quantile(replay["latencies"], 0.99) * 1000
+    errors = sum(n for s, n in sales["statuses"].items() if s != 201) + sum(
+        n for s, n in replay["statuses"].items() if s != 201
+    )
+    distinct_ids = warmup["created"] + sales["created"] + replay["created"]
+    no_duplicates = counts["duplicates"] == 0 and counts["orders"] == distinct_ids
+    return [
+        _row("bare view (GET, trivial JSON)", f"{bare_rate:.0f}", "req/s", "ceiling"),
+        _row("pgbench -N (simple update)", f"{pgbench_tps:.0f}", "tps", "database ceiling"),
+        _row(
+            "POS sales posted (3 lines, 16 clients)",
+            f"{sales_rate:.0f}",
+            "sales/s",
+            f"bare {bare_rate:.0f} req/s; pgbench {pgbench_tps:.0f} tps",
+            f">= {TARGET_RATE:.0f}",
+            "pass" if sales_rate >= TARGET_RATE else "miss",
+        ),
+        _row("sale latency p50", f"{p50:.1f}", "ms", "", "", ""),
+        _row(
+            "sale latency p99",
+            f"{p99:.1f}",
+            "ms",
+            "",
+            f"<= {TARGET_P99_MS:.0f}",
+            "pass" if p99 <= TARGET_P99_MS else "miss",
+        ),
+        _row("with 30% replays: requests", f"{replay_rate:.0f}", "req/s", "", "", ""),
+        _row("with 30% replays: p99", f"{replay_p99:.1f}", "ms", "", "", ""),
+        _row("non-201 answers", errors, "requests", "", "0", "pass" if errors == 0 else "fail"),
+        _row(
+            "duplicate sales after replays",
+            counts["duplicates"],
+            "sales",
+            f"{counts['orders']} orders for {distinct_ids} distinct client_ids",
+            "0",
+            "pass" if no_duplicates else "fail",
+        ),
+        _row(
+            "check_stock after the run",
+            "clean" if stock_clean else "NOT CLEAN",
+            "",
+            stock_report[:60],
+            "clean",
+            "pass" if stock_clean else "fail",
+        ),
+    ]
