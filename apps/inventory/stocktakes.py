@@ -18,12 +18,18 @@ from django.db.models import Count, F, QuerySet, Sum
 from django.utils import timezone
 
 from apps.catalog.models import Variant
-from apps.core.errors import Conflict, InvalidTransition, NotFound, PermissionDenied
+from apps.core.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from apps.stores.models import Location
 from apps.stores.selectors import location_can_manage, location_list_visible
 
-from .ledger import Actor, Reason, StockChange, stock_apply
-from .models import StockLevel, Stocktake, StocktakeLine
+from .ledger import Actor, Reason, StockChange, levels_lock, stock_apply
+from .models import LotLevel, StockLevel, Stocktake, StocktakeLine
 from .transfers import quantity_parse, variant_by_code
 
 Status = Stocktake.Status
@@ -132,6 +138,10 @@ def stocktake_count(
         raise InvalidTransition(f"{stocktake.number} is {stocktake.get_status_display().lower()}.")
     if variant is None:
         variant = variant_by_code(code)
+    if variant.tracking == Variant.Tracking.SERIAL:
+        raise ValidationFailed.for_field(
+            "code", f"{variant.sku} is serial-tracked: check its serial numbers, not a count."
+        )
     if counted is None and increment is None:
         increment = 1
     quantity = (
@@ -156,6 +166,33 @@ def stocktake_count(
     return line
 
 
+def _lot_split(location_id: int, variant_id: int, delta: int) -> list[tuple[int, int]]:
+    """(lot_id, signed units) for a lot-tracked difference: a shortfall comes off the
+    first-expiring lots first (what they do not cover off the last one); a surplus goes
+    to the first-expiring lot held here. Empty when the variant has no lot here."""
+    holdings = list(
+        LotLevel.objects.filter(location_id=location_id, lot__variant_id=variant_id)
+        .order_by(F("lot__expires_on").asc(nulls_last=True), "lot__code")
+        .values_list("lot_id", "on_hand")
+    )
+    if not holdings:
+        return []
+    if delta > 0:
+        stocked = [lot_id for lot_id, on_hand in holdings if on_hand > 0]
+        return [((stocked or [holdings[0][0]])[0], delta)]
+    taken, remaining = [], -delta
+    for lot_id, on_hand in holdings:
+        units = min(max(on_hand, 0), remaining)
+        if units:
+            taken.append((lot_id, -units))
+            remaining -= units
+    if remaining:
+        last_id, units = taken[-1] if taken else (holdings[-1][0], 0)
+        taken = taken[:-1] if taken else taken
+        taken.append((last_id, units - remaining))
+    return taken
+
+
 @transaction.atomic
 def stocktake_post(*, stocktake: Stocktake, actor) -> Stocktake:
     """Post counted - expected for every counted line whose count differs.
@@ -167,27 +204,42 @@ def stocktake_post(*, stocktake: Stocktake, actor) -> Stocktake:
     _require_manager(actor, stocktake.location)
     if stocktake.status != Status.COUNTING:
         raise InvalidTransition(f"{stocktake.number} is {stocktake.get_status_display().lower()}.")
-    changes = [
-        StockChange(
-            variant_id,
-            stocktake.location_id,
-            Reason.STOCKTAKE,
-            on_hand=counted - expected,
-            note=f"counted {counted}, expected {expected}",
-        )
-        for variant_id, counted, expected in stocktake.lines.order_by("variant_id").values_list(
-            "variant_id", "counted", "expected"
-        )
+    differing = [
+        (variant_id, tracking, counted, expected)
+        for variant_id, tracking, counted, expected in stocktake.lines.order_by(
+            "variant_id"
+        ).values_list("variant_id", "variant__tracking", "counted", "expected")
         if counted != expected
     ]
+    location_id = stocktake.location_id
+    levels_lock((location_id, variant_id) for variant_id, *_ in differing)
+    changes: list[StockChange] = []
+    for variant_id, tracking, counted, expected in differing:
+        note = f"counted {counted}, expected {expected}"
+        lots = _lot_split(location_id, variant_id, counted - expected) if tracking == "lot" else []
+        changes += [
+            StockChange(
+                variant_id, location_id, Reason.STOCKTAKE, on_hand=units, lot_id=lot_id, note=note
+            )
+            for lot_id, units in lots or [(None, counted - expected)]
+        ]
     if changes:
-        stock_apply(
+        applied = stock_apply(
             changes=changes,
             actor=Actor.of(actor),
             reference_type=REFERENCE_TYPE,
             reference_id=stocktake.number,
             allow_short=True,
         )
+        for movement in applied.movements:
+            if movement.lot_id:
+                LotLevel.objects.bulk_create(
+                    [LotLevel(lot_id=movement.lot_id, location_id=location_id)],
+                    ignore_conflicts=True,
+                )
+                LotLevel.objects.filter(lot_id=movement.lot_id, location_id=location_id).update(
+                    on_hand=F("on_hand") + movement.delta_on_hand
+                )
     stocktake.status = Status.POSTED
     stocktake.posted_at = timezone.now()
     stocktake.save(update_fields=["status", "posted_at"])

@@ -1,9 +1,13 @@
+from datetime import date
+
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 
 from apps.core.errors import Conflict, InvalidTransition, NotFound, UnknownSku, ValidationFailed
 from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
-from apps.inventory.models import Movement, StockLevel, Stocktake, StocktakeLine
+from apps.inventory.models import LotLevel, Movement, StockLevel, Stocktake, StocktakeLine
+from apps.inventory.services import stock_receive
 from apps.inventory.stocktakes import (
     stocktake_cancel,
     stocktake_count,
@@ -139,3 +143,33 @@ def test_bad_input_and_other_stores_change_nothing(store_a, store_b, tee, manage
     with pytest.raises(NotFound):
         stocktake_start(location=store_a, actor=manager_b)
     assert snapshot() == before
+
+
+def test_lot_tracked_differences_move_the_lots_too(store_a, manager_a):
+    cream = VariantFactory(sku="CREAM", tracking="lot")
+    for code, quantity, expires in (("SOON", 2, date(2027, 1, 1)), ("LATE", 5, date(2027, 6, 1))):
+        stock_receive(
+            location=store_a,
+            variant=cream,
+            quantity=quantity,
+            actor=None,
+            lot_code=code,
+            expires_on=expires,
+        )
+    stocktake = stocktake_start(location=store_a, actor=manager_a)
+    stocktake_count(stocktake=stocktake, actor=manager_a, variant=cream, counted=4)
+    stocktake_post(stocktake=stocktake, actor=manager_a)
+    assert on_hand(cream, store_a) == 4
+    assert sorted(LotLevel.objects.values_list("lot__code", "on_hand")) == [
+        ("LATE", 4),
+        ("SOON", 0),
+    ]
+    call_command("check_stock")
+
+
+def test_serial_tracked_goods_are_not_counted_by_quantity(store_a, manager_a):
+    VariantFactory(sku="PHONE", tracking="serial")
+    stocktake = stocktake_start(location=store_a, actor=manager_a)
+    with pytest.raises(ValidationFailed):
+        stocktake_count(stocktake=stocktake, actor=manager_a, code="PHONE", counted=1)
+    assert StocktakeLine.objects.count() == 0
