@@ -165,8 +165,14 @@ def _order_lines(order: Order, quote: Quote, lines: Sequence[SaleLineInput]) -> 
     )
 
 
-def _payments_create(order: Order, payments: Sequence[PaymentInput]) -> None:
-    Payment.objects.bulk_create(
+def _children_keep(order: Order, lines: list[OrderLine], payments: list[Payment]) -> None:
+    """Keep the rows just written as the order's prefetched lines and payments, so the
+    response is serialized without reading them back."""
+    order._prefetched_objects_cache = {"lines": lines, "payments": payments}
+
+
+def _payments_create(order: Order, payments: Sequence[PaymentInput]) -> list[Payment]:
+    return Payment.objects.bulk_create(
         [
             Payment(order=order, method=p.method, amount=p.amount, reference=p.reference)
             for p in payments
@@ -256,8 +262,7 @@ def sale_record(
         closed_at=timezone.now(),
     )
     order.location = location
-    _order_lines(order, quote, lines)
-    _payments_create(order, payments)
+    _children_keep(order, _order_lines(order, quote, lines), _payments_create(order, payments))
     return order
 
 
@@ -362,8 +367,7 @@ def online_order_place(
         member=member,
         pickup_expires_at=now + pickup_window(),
     )
-    _order_lines(order, quote, lines)
-    _payments_create(order, payments)
+    _children_keep(order, _order_lines(order, quote, lines), _payments_create(order, payments))
     _pickup_event(order)
     return order
 
