@@ -150,7 +150,7 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
             )
         )
 
-    location_columns = {key for row in rows[:1] for key in row.values if "@" in key}
+    location_columns = {key for key in set().union(*(row.values for row in rows)) if "@" in key}
     codes = {key.split("@", 1)[1] for key in location_columns}
     locations, managed = _locations_for(codes, actor)
     unknown = sorted(codes - set(locations))

@@ -401,3 +401,11 @@ def test_validation_queries_do_not_grow_with_rows(hq_admin, store_a, django_asse
         catalog_preview(small, actor=hq_admin)
     with django_assert_num_queries(len(small_queries.captured_queries)):
         catalog_preview(large, actor=hq_admin)
+
+
+def test_shopify_inventory_when_the_first_row_has_none(hq_admin, store_a):
+    header = ["Handle", "Title", "Variant SKU", "Variant Price", "Variant Inventory Qty"]
+    rows = [["ebook", "E-book", "EB-1", "9.99", ""], ["mug", "Mug", "MUG-1", "12", "5"]]
+    job = applied(hq_admin, csv_bytes(rows, header=header), location=store_a)
+    assert job.stock_movements == 1
+    assert list(StockLevel.objects.values_list("variant__sku", "on_hand")) == [("MUG-1", 5)]
