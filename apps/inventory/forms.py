@@ -44,12 +44,27 @@ class AdjustmentForm(forms.Form):
         ]
     )
     note = forms.CharField(max_length=255, required=False)
+    lot_code = forms.CharField(
+        label="Lot (lot-tracked goods)",
+        max_length=64,
+        required=False,
+        help_text="Blank: first-expiring lot first.",
+    )
+    serials = forms.CharField(
+        label="Serial numbers (serial-tracked goods)",
+        max_length=2000,
+        required=False,
+        help_text="One per unit, separated by commas or spaces.",
+    )
 
     def __init__(self, *args, locations=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["location"].choices = [
             (loc.code, f"{loc.code} · {loc.name}") for loc in locations
         ]
+
+    def clean_serials(self) -> list[str]:
+        return self.cleaned_data["serials"].replace(",", " ").split()
 
     def clean_delta(self) -> int:
         text = self.cleaned_data["delta"].strip().replace("\u2212", "-")
@@ -68,7 +83,8 @@ class TransferForm(forms.Form):
     lines = forms.CharField(
         label="Lines",
         widget=forms.Textarea(attrs={"rows": 6, "placeholder": "TEE-M 4\n4006381333931 2"}),
-        help_text="One line per SKU or barcode: the code, a space, the quantity.",
+        help_text="One line per SKU or barcode: the code, a space, the quantity "
+        "(serial-tracked goods: then their serial numbers, e.g. PHONE-1 2 SN1,SN2).",
     )
     note = forms.CharField(max_length=255, required=False)
 
@@ -81,18 +97,15 @@ class TransferForm(forms.Form):
 
     def clean_lines(self) -> list[LineInput]:
         parsed = []
-        for number, raw in enumerate(self.cleaned_data["lines"].splitlines(), start=1):
+        for raw in self.cleaned_data["lines"].splitlines():
             text = raw.strip()
             if not text:
                 continue
-            parts = text.split()
+            parts = text.split(maxsplit=2)
             if len(parts) == 1:
                 parts.append("1")
-            if len(parts) != 2:
-                raise forms.ValidationError(
-                    f"Line {number}: write the code, a space, the quantity."
-                )
-            parsed.append(LineInput(code=parts[0], quantity=parts[1]))
+            serials = tuple(parts[2].replace(",", " ").split()) if len(parts) == 3 else ()
+            parsed.append(LineInput(code=parts[0], quantity=parts[1], serials=serials))
         if not parsed:
             raise forms.ValidationError("Add at least one line.")
         return parsed

@@ -290,6 +290,8 @@ def adjustment(request):
                     reason=data["reason"],
                     note=data["note"],
                     actor=request.user,
+                    lot_code=data["lot_code"] or None,
+                    serials=data["serials"],
                 )
             except DomainError as error:
                 errors_onto(form, error)

@@ -432,3 +432,34 @@ async def test_consumer_forwards_stock_events_and_refuses_others(manager_a, stor
     message = await communicator.receive_json_from(timeout=3)
     assert (message["type"], message["sku"], message["on_hand"]) == ("stock", "LIVE-1", 4)
     await communicator.disconnect()
+
+
+def test_serial_tracked_goods_through_the_forms(client, hq_admin, warehouse, store_a):
+    phone = VariantFactory(sku="PHONE", tracking="serial")
+    client.force_login(hq_admin)
+    response = client.post(
+        reverse("stock:adjust"),
+        {
+            "location": "W01",
+            "code": "PHONE",
+            "delta": "2",
+            "reason": "adjustment",
+            "serials": "SN1, SN2",
+        },
+        **HTMX,
+    )
+    assert response.status_code == 200, response.content
+    response = client.post(
+        reverse("stock:transfer_new"),
+        {"source": "W01", "destination": "SA1", "lines": "PHONE 2"},
+        **HTMX,
+    )
+    assert response.status_code == 400
+    assert b"serial" in response.content
+    response = client.post(
+        reverse("stock:transfer_new"),
+        {"source": "W01", "destination": "SA1", "lines": "PHONE 2 SN1,SN2"},
+    )
+    assert response.status_code == 302
+    assert Transfer.objects.get().lines.get().serials == ["SN1", "SN2"]
+    assert StockLevel.objects.get(variant=phone, location=warehouse).on_hand == 2
