@@ -18,6 +18,7 @@ BENCHMARKS: list[str] = [
     "bench.catalog_pages",
     "bench.catalog_sync",
     "bench.stock_read",
+    "bench.stock_throughput",
     "bench.imports",
     "bench.stock_screen",
     "bench.sales_post",
