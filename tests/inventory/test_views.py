@@ -463,3 +463,15 @@ def test_serial_tracked_goods_through_the_forms(client, hq_admin, warehouse, sto
     assert response.status_code == 302
     assert Transfer.objects.get().lines.get().serials == ["SN1", "SN2"]
     assert StockLevel.objects.get(variant=phone, location=warehouse).on_hand == 2
+
+
+def test_an_associate_sees_stock_but_changes_nothing(client, associate_a, store_a, tee):
+    client.force_login(associate_a)
+    assert client.get(reverse("stock:index")).status_code == 200
+    before = stock_state()
+    data = {"location": "SA1", "code": "TEE-M", "delta": "1", "reason": "adjustment"}
+    assert client.post(reverse("stock:adjust"), data).status_code == 404
+    assert client.get(reverse("stock:transfer_new")).status_code == 404
+    response = client.post(reverse("stock:stocktake_new"), {"location": "SA1"})
+    assert response.status_code == 403
+    assert stock_state() == before
