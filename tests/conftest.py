@@ -33,6 +33,13 @@ def _redis_reachable() -> bool:
         return False
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """Browser tests last: Playwright's sync API keeps an event loop running in the main
+    thread for the rest of the session, which async tests (websockets) cannot share."""
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path))
+
+
 def pytest_runtest_setup(item):
     if item.get_closest_marker("postgres") and not settings.DATABASE_IS_POSTGRES:
         message = "needs PostgreSQL: set DATABASE_URL=postgres://..."
