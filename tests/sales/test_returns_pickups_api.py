@@ -245,3 +245,51 @@ def test_expiry_releases_stock_and_is_safe_twice(integration_api, stocked, store
     assert pickups_expire() == 0
     assert Order.objects.get(number=number).status == "expired"
     assert level(store_a, tee) == (10, 0)
+
+
+def test_exchange_is_a_return_and_a_new_sale_linked(device_api, sold, store_a, tee, cap):
+    returned = device_api.post(
+        "/api/v1/returns",
+        return_body(
+            sold,
+            [{"line_id": sold["lines"][0]["id"], "quantity": 1}],
+            [{"method": "store_credit", "amount": "19.90"}],
+        ),
+        format="json",
+    ).json()
+    new_sale = sale_body(
+        lines=[{"sku": "CAP-1", "quantity": 1}],
+        payments=[{"method": "store_credit", "amount": "11.00"}],
+        exchange_of=returned["number"],
+    )
+    response = device_api.post("/api/v1/sales", new_sale, format="json")
+    assert response.status_code == 201
+    order = Order.objects.get(number=response.json()["number"])
+    assert order.exchange_of.number == returned["number"]
+    assert order.exchange_of.sale.number == sold["number"]
+    assert level(store_a, tee) == (9, 0)
+    assert level(store_a, cap) == (3, 0)
+
+
+def test_exchange_of_an_unknown_return_is_404_and_records_nothing(device_api, sold):
+    body = sale_body(exchange_of="SA1-R424242")
+    response = device_api.post("/api/v1/sales", body, format="json")
+    assert response.status_code == 404
+    assert Order.objects.count() == 1
+
+
+def test_quote_names_the_unknown_sku(device_api, stocked):
+    response = device_api.post(
+        "/api/v1/pricing/quote",
+        {"lines": [{"sku": "TEE-M", "quantity": 1}, {"sku": "GHOST", "quantity": 1}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "unknown_sku"
+    assert response.json()["errors"] == [
+        {"field": "lines.1.sku", "code": "unknown_sku", "detail": "Unknown SKU 'GHOST'."}
+    ]
+
+
+def test_integration_cannot_read_pickups(integration_api, stocked):
+    assert integration_api.get("/api/v1/pickups").status_code == 403
