@@ -419,3 +419,16 @@ def test_location_price_with_garbage_location_is_404(client, hq_admin):
         {"location": "S\x0001", "price": "1"},
     )
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("count", [5, 50])
+def test_search_fragment_query_count_does_not_grow(
+    client, hq_admin, django_assert_num_queries, count
+):
+    _make_products(count)
+    client = logged_in(client, hq_admin)
+    client.get(INDEX)
+    # session, user, current location, count, page, aggregates: no filter-bar lists
+    with django_assert_num_queries(6):
+        response = client.get(INDEX, {"q": "p"}, HTTP_HX_REQUEST="true")
+    assert response.content.decode().count('data-testid="product-row"') == count
