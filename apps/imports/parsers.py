@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from dataclasses import dataclass, field
 
@@ -150,6 +151,7 @@ def _read_xlsx(data: bytes, filename: str) -> Table:
         raise FileRefused(
             f"{filename} expands to {inflated / 1_048_576:.0f} MB when opened: refused as unsafe."
         )
+    _sheet_extent_check(data, filename)
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheet = workbook.get_sheet_by_index(0)
@@ -158,6 +160,58 @@ def _read_xlsx(data: bytes, filename: str) -> Table:
         raise FileRefused(f"{filename} is not a readable .xlsx file ({error}).") from error
     except (ValueError, KeyError, IndexError) as error:
         raise FileRefused(f"{filename} is not a readable .xlsx file.") from error
+
+
+ROW_TAG = re.compile(rb'<(?:\w+:)?row\b[^>]*?\br="(\d+)"')
+WIDE_CELL = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="[A-Z]{3}\d')
+SHEET_TAG = re.compile(rb'<(?:\w+:)?sheet\b[^>]*?\br:id="([^"]+)"')
+
+
+def _first_sheet_path(archive: zipfile.ZipFile) -> str | None:
+    try:
+        workbook = archive.read("xl/workbook.xml")
+        rels = archive.read("xl/_rels/workbook.xml.rels")
+    except KeyError:
+        return None
+    first = SHEET_TAG.search(workbook)
+    if first is None:
+        return None
+    rel = re.search(rb'<Relationship\b[^>]*?Id="' + re.escape(first.group(1)) + rb'"[^>]*>', rels)
+    target = rel and re.search(rb'Target="([^"]+)"', rel.group(0))
+    if not target:
+        return None
+    path = target.group(1).decode()
+    return path.lstrip("/") if path.startswith("/") else f"xl/{path}"
+
+
+def _sheet_extent_check(data: bytes, filename: str) -> None:
+    """calamine builds the whole cell grid in memory: one stray value in row 1,048,576
+    makes it a million rows wide (about 1 GB). Read the sheet's row tags as a stream
+    first and refuse such a sheet with a message saying how to fix it."""
+    limit = 2 * settings.OMO_IMPORT_MAX_ROWS + BLANK_RUN_END
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        path = _first_sheet_path(archive)
+        if path is None or path not in archive.namelist():
+            return  # calamine reports a workbook it cannot read
+        last_row = 0
+        tail = b""
+        with archive.open(path) as sheet:
+            while chunk := sheet.read(1 << 20):
+                window = tail + chunk
+                if WIDE_CELL.search(window):
+                    raise FileRefused(
+                        f"{filename} has something in a column beyond ZZ. Delete the columns "
+                        "to the right of your data and save again."
+                    )
+                for match in ROW_TAG.finditer(window):
+                    last_row = max(last_row, int(match.group(1)))
+                tail = window[-200:]
+    if last_row > limit:
+        raise FileRefused(
+            f"{filename} has something in row {last_row:,}, far below the data (the limit is "
+            f"{settings.OMO_IMPORT_MAX_ROWS:,} rows). Delete the rows below your data and "
+            "save again."
+        )
 
 
 def text_decode(data: bytes) -> tuple[str, str]:

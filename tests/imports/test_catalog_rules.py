@@ -283,3 +283,16 @@ def test_unknown_location_column_refuses_the_file(hq_admin):
     )
     assert job.status == "refused"
     assert "Unknown location code(s) in the header: `NOPE`" in job.message
+
+
+def test_a_stray_value_in_the_last_row_is_refused_without_loading_the_grid(hq_admin):
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    sheet.append(["A", "tee", "Tee", "1", "", ""])
+    sheet.cell(row=1_048_576, column=26).value = " "
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    job = run(hq_admin, buffer.getvalue(), filename="stray.xlsx")
+    assert job.status == "refused"
+    assert job.message.startswith("stray.xlsx has something in row 1,048,576, far below the data")
