@@ -1,0 +1,2 @@
+"""Stock screens: levels, movements, adjustments and alerts (levels), transfers and
+stocktakes (documents)."""
