@@ -157,3 +157,11 @@ def test_catalog_export_is_hq_only(client, manager_a):
     client.force_login(manager_a)
     assert client.get(reverse("imports:export", args=["catalog", "csv"])).status_code == 404
     assert client.get(reverse("imports:export", args=["stock", "csv"])).status_code == 200
+
+
+def test_associate_may_not_upload(client, associate_a):
+    client.force_login(associate_a)
+    response = upload(client, csv_bytes(BAD_ROW))
+    assert response.status_code == 403
+    assert "You do not manage any location" in response.content.decode()
+    assert not ImportJob.objects.exists()
