@@ -94,10 +94,12 @@ def child_produce(count: int, out: str) -> None:
         on_hand=1,
     )
     for _ in range(count):
-        with transaction.atomic():
-            stock_apply(changes=[change], actor=Actor())
         seq += 1
-        committed[seq] = time.time()
+        with transaction.atomic():
+            # Registered before stock_apply's broadcast, so it runs first after commit:
+            # the stamp is the commit, not the end of the broadcast.
+            transaction.on_commit(lambda seq=seq: committed.__setitem__(seq, time.time()))
+            stock_apply(changes=[change], actor=Actor())
     Path(out).write_text(json.dumps(committed))
 
 

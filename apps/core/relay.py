@@ -140,9 +140,12 @@ class Relay:
 
     async def connection_open(self, *, connection_id: str, client_id: int) -> None:
         self.connections[connection_id] = client_id
-        await sync_to_async(presence.presence_enter, thread_sensitive=False)(
-            client_id=client_id, connection_id=connection_id
-        )
+        try:
+            await sync_to_async(presence.presence_enter, thread_sensitive=False)(
+                client_id=client_id, connection_id=connection_id
+            )
+        except Exception:  # presence is informative; never refuse a till for it
+            logger.warning("presence: could not record a connection", exc_info=True)
 
     async def connection_close(self, *, connection_id: str) -> None:
         client_id = self.connections.pop(connection_id, None)
