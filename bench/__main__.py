@@ -22,6 +22,7 @@ BENCHMARKS: list[str] = [
     "bench.imports",
     "bench.stock_screen",
     "bench.sales_post",
+    "bench.ws_fanout",
 ]
 
 
