@@ -10,7 +10,6 @@ from django.db import transaction
 from apps.accounts import demo as accounts_demo
 from apps.catalog import demo as catalog_demo
 from apps.imports import demo as imports_demo
-from apps.imports import demo as imports_demo
 from apps.inventory import demo as stock_demo
 from apps.inventory import demo_documents as stock_documents_demo
 from apps.sales import demo as sales_demo
@@ -30,8 +29,6 @@ class Command(BaseCommand):
             stock_documents_demo.seed(locations, users)
             # Sales last: 60 days of orders on top of the stocked catalog.
             sales_demo.seed(locations)
-            # The sample catalog file, uploaded and checked, for a newcomer to confirm.
-            imports_demo.seed(users)
             # The sample catalog file, uploaded and checked, for a newcomer to confirm.
             imports_demo.seed(users)
         self.stdout.write(
