@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -20,6 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args, host, port, **options):
+        # whitenoise serves from the source folders here (WHITENOISE_USE_FINDERS) but warns
+        # at every start when STATIC_ROOT, which only collectstatic fills, is missing.
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
         python = sys.executable
         commands = {
             "worker": [
