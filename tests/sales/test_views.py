@@ -145,3 +145,42 @@ def test_other_store_cannot_touch_the_pickup_from_the_board(
     )
     assert response.status_code == 404
     assert Order.objects.get(number=number).status == "reserved"
+
+
+def test_discrepancy_list_queries_stay_constant(client, hq_admin, device_api, stocked):
+    client = logged_in(client, hq_admin)
+    short = sale_body(
+        lines=[{"sku": "CAP-1", "quantity": 6}], payments=[{"method": "cash", "amount": "66.00"}]
+    )
+    device_api.post("/api/v1/sales", short, format="json")
+    client.get(reverse("orders:discrepancies"))
+    with CaptureQueriesContext(connection) as before:
+        client.get(reverse("orders:discrepancies"))
+    for _ in range(4):
+        short["client_id"] = str(uuid.uuid4())
+        device_api.post("/api/v1/sales", short, format="json")
+    with CaptureQueriesContext(connection) as after:
+        response = client.get(reverse("orders:discrepancies"))
+    assert response.content.decode().count("Mark reviewed") == 5
+    assert len(after.captured_queries) == len(before.captured_queries)
+
+
+def test_pickups_api_queries_stay_constant(integration_api, device_api, stocked):
+    def place():
+        body = {
+            "client_id": str(uuid.uuid4()),
+            "pickup_location": "SA1",
+            "lines": [{"sku": "TEE-M", "quantity": 1}, {"sku": "CAP-1", "quantity": 1}],
+            "payments": [{"method": "card", "amount": "30.90"}],
+        }
+        assert integration_api.post("/api/v1/online-orders", body, format="json").status_code == 201
+
+    place()
+    with CaptureQueriesContext(connection) as before:
+        device_api.get("/api/v1/pickups")
+    for _ in range(3):
+        place()
+    with CaptureQueriesContext(connection) as after:
+        response = device_api.get("/api/v1/pickups?status=reserved")
+    assert len(response.json()["results"]) == 4
+    assert len(after.captured_queries) == len(before.captured_queries)
