@@ -100,7 +100,12 @@ class StockListView(APIView):
             OpenApiParameter(
                 "after", OpenApiTypes.INT, description="Only levels changed after this seq."
             ),
-            OpenApiParameter("cursor", OpenApiTypes.STR),
+            OpenApiParameter(
+                "cursor",
+                OpenApiTypes.STR,
+                description="next_cursor of the previous page; send the same location, sku "
+                "and after with it (a cursor is bound to them).",
+            ),
             OpenApiParameter("limit", OpenApiTypes.INT, description="1..1000, default 200."),
         ],
         responses={200: StockPageSerializer, **error_responses(400, 401, 403)},
