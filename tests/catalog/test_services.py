@@ -6,6 +6,7 @@ from apps.catalog import services
 from apps.catalog.models import Barcode, Category, LocationPrice, Product, Variant
 from apps.catalog.selectors import prices_at, variant_price_at
 from apps.core.errors import PermissionDenied, ValidationFailed
+from tests.api.conftest import stock_receive
 from tests.factories import BarcodeFactory, ProductFactory, VariantFactory
 
 
@@ -211,3 +212,16 @@ def test_only_hq_changes_the_catalog(request, who, store_a):
     assert Product.objects.count() == 1
     assert list(Barcode.objects.values_list("code", flat=True)) == ["111"]
     assert not LocationPrice.objects.exists()
+
+
+@pytest.mark.django_db
+def test_tracking_cannot_change_once_the_sku_has_stock(hq_admin, store_a):
+    variant = VariantFactory(sku="TRK-1", price="10.00")
+    stock_receive(store_a, variant, 3)
+    with pytest.raises(ValidationFailed) as error:
+        services.variant_update(
+            actor=hq_admin, variant=variant, sku="TRK-1", price="10.00", tracking="serial"
+        )
+    assert field_codes(error.value) == {"tracking": "tracking_locked"}
+    variant.refresh_from_db()
+    assert variant.tracking == "none"

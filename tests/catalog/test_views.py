@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from apps.catalog import services
 from apps.catalog.models import Barcode, LocationPrice, Product, Variant
+from tests.api.conftest import stock_receive
 from tests.factories import (
     BarcodeFactory,
     CategoryFactory,
@@ -167,8 +168,6 @@ def test_product_page_query_count_does_not_grow(
 
 
 def test_product_page_shows_stock_only_at_visible_locations(client, manager_a, store_a, store_b):
-    from tests.api.conftest import stock_receive
-
     variant = VariantFactory(sku="STK-1")
     stock_receive(store_a, variant, 7, reserved=2)
     stock_receive(store_b, variant, 11)
