@@ -22,7 +22,7 @@ from apps.stores.selectors import location_list_readable_by_client
 from . import presence
 from .events import location_stream, stream_last_seq
 from .models import Event
-from .relay import SIGNAL_STREAMS, Relay, relay_acquire, setting_or_env, wire_text
+from .relay import SIGNAL_STREAMS, Relay, Wire, relay_acquire, setting_or_env, wire_text
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_SLOW = 4008
@@ -31,7 +31,7 @@ WATCH_LIMIT = 100
 SUBPROTOCOL_PREFIX = "token."
 
 
-def _replay_page(stream: str, after: int) -> list[tuple[int, str | None]]:
+def _replay_page(stream: str, after: int) -> list[tuple[int, Wire | None]]:
     rows = (
         Event.objects.filter(stream=stream, seq__gt=after)
         .order_by("seq")
@@ -92,6 +92,7 @@ class PosConsumer(AsyncWebsocketConsumer):
             return
         self.client = client
         self.client_location_code = client.location.code if client.location_id else None
+        self.own_stream = location_stream(client.location.code) if client.location_id else None
         self.relay = await relay_acquire()
         await self.relay.connection_open(connection_id=self.connection_id, client_id=client.pk)
         # Subscribed before accept: a change committed after the client saw the socket
@@ -151,18 +152,21 @@ class PosConsumer(AsyncWebsocketConsumer):
     def _error(self, code: str, detail: str, **extra) -> None:
         self._enqueue(json.dumps({"type": "error", "code": code, "detail": detail, **extra}))
 
-    def relay_deliver(self, stream: str, seq: int, text: str) -> None:
+    def relay_deliver(self, stream: str, seq: int, wire: Wire) -> None:
         """Called by the relay, in order and without gaps, for each event of a stream."""
         buffer = self.replaying.get(stream)
         if buffer is not None:
             if len(buffer) >= self.queue.maxsize:
                 self._too_slow()
-            buffer.append((seq, text))
+            buffer.append((seq, wire.text))
             return
         if seq <= self.sent.get(stream, 0):
             return
         self.sent[stream] = seq
-        self._enqueue(text)
+        # Pickups are for the device's own location only; a watched one sends stock.
+        if wire.kind == "pickup" and stream != self.own_stream:
+            return
+        self._enqueue(wire.text)
 
     # --- incoming ------------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None) -> None:
@@ -232,9 +236,9 @@ class PosConsumer(AsyncWebsocketConsumer):
                 page = await database_sync_to_async(_replay_page)(stream, position)
                 if not page:
                     break
-                for seq, text in page:
-                    if text is not None:
-                        await self.queue.put(text)  # a replay waits for the client
+                for seq, wire in page:
+                    if wire is not None:
+                        await self.queue.put(wire.text)  # a replay waits for the client
                     position = seq
                 if self.closing:
                     return

@@ -28,7 +28,7 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import environ
 from asgiref.sync import sync_to_async
@@ -61,28 +61,36 @@ def setting_or_env(name: str, cast: type, default):
     return getattr(_env, cast.__name__)(name, default=default)
 
 
-def wire_text(stream: str, message: dict) -> str | None:
-    """The JSON text a POS client gets for an event, or None if it gets nothing."""
+class Wire(NamedTuple):
+    """An event as POS clients get it: its type and its JSON text, serialized once."""
+
+    kind: str
+    text: str
+
+
+def wire_text(stream: str, message: dict) -> Wire | None:
+    """What a POS client gets for an event, or None if it gets nothing."""
     if stream in SIGNAL_STREAMS:
-        return json.dumps({"type": stream, "seq": message["seq"]})
-    if stream.startswith("location.") and message.get("type") in LOCATION_TYPES:
-        return json.dumps(message, separators=(",", ":"))
+        return Wire(stream, json.dumps({"type": stream, "seq": message["seq"]}))
+    kind = message.get("type")
+    if stream.startswith("location.") and kind in LOCATION_TYPES:
+        return Wire(kind, json.dumps(message, separators=(",", ":")))
     return None
 
 
 class Subscriber(Protocol):
-    def relay_deliver(self, stream: str, seq: int, text: str) -> None: ...
+    def relay_deliver(self, stream: str, seq: int, wire: Wire) -> None: ...
 
 
 @dataclass
 class _StreamState:
     position: int | None = None  # None until the starting position is read
     subscribers: set = field(default_factory=set)
-    pending: dict[int, str | None] = field(default_factory=dict)
+    pending: dict[int, Wire | None] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def _events_since(positions: dict[str, int]) -> list[tuple[str, int, str | None]]:
+def _events_since(positions: dict[str, int]) -> list[tuple[str, int, Wire | None]]:
     """One query: the events after each stream's position, oldest first."""
     condition = Q()
     for stream, position in positions.items():
@@ -199,26 +207,26 @@ class Relay:
             await self.layer.group_discard(stream_group(stream), self.channel)
 
     # --- ordering and fan-out --------------------------------------------------------
-    def accept(self, stream: str, seq: int, text: str | None) -> None:
+    def accept(self, stream: str, seq: int, wire: Wire | None) -> None:
         state = self.streams.get(stream)
         if state is None or state.position is None or seq <= state.position:
             return
         if seq > state.position + 1:
             if len(state.pending) < PENDING_LIMIT:
-                state.pending[seq] = text
+                state.pending[seq] = wire
             return
-        self._hand_on(stream, state, seq, text)
+        self._hand_on(stream, state, seq, wire)
         while state.position + 1 in state.pending:
             following = state.position + 1
             self._hand_on(stream, state, following, state.pending.pop(following))
 
-    def _hand_on(self, stream: str, state: _StreamState, seq: int, text: str | None) -> None:
+    def _hand_on(self, stream: str, state: _StreamState, seq: int, wire: Wire | None) -> None:
         state.position = seq
-        if text is None:
+        if wire is None:
             return
         for subscriber in list(state.subscribers):
             try:
-                subscriber.relay_deliver(stream, seq, text)
+                subscriber.relay_deliver(stream, seq, wire)
             except Exception:
                 logger.exception("delivery of %s#%s to a connection failed", stream, seq)
 
@@ -261,8 +269,8 @@ class Relay:
                 except Exception:
                     logger.warning("relay: polling the event table failed", exc_info=True)
                     break
-                for stream, seq, text in rows:
-                    self.accept(stream, seq, text)
+                for stream, seq, wire in rows:
+                    self.accept(stream, seq, wire)
                 if len(rows) < POLL_BATCH:
                     break
 

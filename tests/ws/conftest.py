@@ -70,6 +70,22 @@ def _signal(stream: str) -> None:
 signal_append = database_sync_to_async(_signal)
 
 
+def _pickup(code: str, number: str, status: str) -> None:
+    with transaction.atomic():
+        events_append(
+            [
+                PendingEvent(
+                    stream=f"location.{code}",
+                    type="pickup",
+                    payload={"number": number, "status": status},
+                )
+            ]
+        )
+
+
+pickup_append = database_sync_to_async(_pickup)
+
+
 @pytest.fixture
 def variant(transactional_db):
     return VariantFactory(sku="TEE-BLK-M")

@@ -18,6 +18,7 @@ from tests.factories import LocationFactory, pos_device
 
 from .conftest import (
     connect,
+    pickup_append,
     receive,
     receive_close_code,
     send,
@@ -159,6 +160,26 @@ async def test_watch_adds_readable_locations_and_refuses_the_others(
     await stock_receive(online.pk, variant.pk, 9)  # may not see: never arrives
     await stock_receive(store_b.pk, variant.pk, 6)
     assert await receive(communicator) == stock(1, 6, location="SB1")
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
+
+
+async def test_pickups_come_for_the_own_location_only(device_a, store_a, store_b, variant):
+    communicator = await connect(device_a[1])
+    await send(communicator, {"type": "resume", "after": 0})
+    await send(communicator, {"type": "watch", "locations": ["SB1"]})
+    await send(communicator, {"type": "ping"})
+    assert await receive(communicator) == {"type": "pong"}
+    await pickup_append("SB1", "W-000001", "ready")  # watched, but not the device's
+    await stock_receive(store_b.pk, variant.pk, 1)  # SB1 seq 2
+    await pickup_append("SA1", "W-000002", "ready")
+    assert await receive(communicator) == stock(2, 1, location="SB1")
+    assert await receive(communicator) == {
+        "type": "pickup",
+        "seq": 1,
+        "number": "W-000002",
+        "status": "ready",
+    }
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
 
