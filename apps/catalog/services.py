@@ -8,6 +8,7 @@ field and an API can return them as they are.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,9 @@ from .models import Barcode, Category, LocationPrice, Product, Variant
 CATALOG_STREAM = "catalog"
 MAX_OPTIONS = 3
 CATEGORY_SEPARATOR = ">"
+# What a person types as an amount: ASCII digits and one dot. No exponents ("1e3"),
+# underscores ("1_000"), other scripts' digits or thousands separators.
+AMOUNT_PATTERN = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)", re.ASCII)
 
 
 def catalog_changes_record(*, variant_ids: Iterable[int]) -> int:
@@ -81,13 +85,19 @@ def _money(errors: _Errors, field: str, value: Any, *, required: bool) -> Decima
         if required:
             errors.add(field, "required", "This field is required.")
         return None
+    plain = not isinstance(value, str) or AMOUNT_PATTERN.fullmatch(value.strip())
     try:
+        if not plain:
+            raise ValueError(value)
         amount = parse_money(value)
-    except ValueError:
+    except (ValueError, ArithmeticError):
+        # ArithmeticError: decimal.InvalidOperation from an exponent like 1e999999.
         errors.add(
             field, "invalid_amount", f"{value!s:.40} is not an amount like 12.50 (2 decimals)."
         )
         return None
+    if amount == 0:
+        amount = abs(amount)  # "-0" is zero, not a negative price
     if amount < 0:
         errors.add(field, "negative_amount", "The amount cannot be negative.")
         return None

@@ -106,6 +106,12 @@ def test_product_create_reports_every_bad_field_and_writes_nothing(hq_admin):
         ("-0.01", "negative_amount"),
         ("", "required"),
         ("99999999999", "amount_too_large"),
+        ("1e999999", "invalid_amount"),
+        ("1e3", "invalid_amount"),
+        ("1_000", "invalid_amount"),
+        ("\u0661\u0662", "invalid_amount"),
+        ("1,50", "invalid_amount"),
+        ("12.5.3", "invalid_amount"),
     ],
 )
 def test_variant_price_must_be_a_non_negative_amount_with_two_decimals(hq_admin, price, code):
