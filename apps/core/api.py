@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -84,3 +84,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response.status_code = status.HTTP_401_UNAUTHORIZED
     response.data = {"code": code, "detail": detail, "errors": errors}
     return response
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Unknown paths under /api/ answer with the contract's error body, not an HTML page."""
+    return JsonResponse(
+        {"code": "not_found", "detail": f"No API endpoint at {request.path}.", "errors": []},
+        status=404,
+    )

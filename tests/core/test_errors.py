@@ -68,3 +68,13 @@ def test_parse_money_refuses(raw):
 def test_round_money_is_half_up():
     assert round_money(Decimal("0.125")) == Decimal("0.13")
     assert round_money(Decimal("-0.125")) == Decimal("-0.13")
+
+
+def test_unknown_api_path_gets_the_contract_body(client):
+    response = client.get("/api/v1/no-such-endpoint")
+    assert response.status_code == 404
+    assert response.json() == {
+        "code": "not_found",
+        "detail": "No API endpoint at /api/v1/no-such-endpoint.",
+        "errors": [],
+    }
