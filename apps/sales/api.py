@@ -29,9 +29,14 @@ PICKUP_STEPS = {
 # --- input --------------------------------------------------------------------------------
 
 
+# Bounds keep absurd numbers a 400, never a database overflow (500).
+MAX_QUANTITY = 100_000
+MAX_ID = 2**62
+
+
 class LineIn(serializers.Serializer):
     sku = serializers.CharField(max_length=64)
-    quantity = serializers.IntegerField()
+    quantity = serializers.IntegerField(max_value=MAX_QUANTITY)
     lot = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     serials = serializers.ListField(
         child=serializers.CharField(max_length=100), required=False, default=list
@@ -71,8 +76,8 @@ class SyncIn(serializers.Serializer):
 
 
 class ReturnLineIn(serializers.Serializer):
-    line_id = serializers.IntegerField()
-    quantity = serializers.IntegerField()
+    line_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    quantity = serializers.IntegerField(max_value=MAX_QUANTITY)
 
 
 class ReturnIn(serializers.Serializer):

@@ -267,3 +267,21 @@ def test_serial_that_is_elsewhere_is_refused_and_nothing_recorded(device_api, st
     assert device_api.post("/api/v1/sales", body, format="json").status_code == 201
     assert Serial.objects.get(number="SN-A").status == "sold"
     assert Serial.objects.get(number="SN-B").status == "in_stock"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"lines": [{"sku": "TEE-M", "quantity": 10**12}]},
+        {"lines": [{"sku": "TEE-M", "quantity": "two"}]},
+        {"lines": []},
+        {"payments": [{"method": "card", "amount": "50.805"}]},
+        {"payments": [{"method": "card", "amount": "1" + "0" * 20}]},
+        {"occurred_at": "yesterday"},
+    ],
+)
+def test_absurd_input_is_a_400_never_a_500(device_api, stocked, overrides):
+    response = device_api.post("/api/v1/sales", sale_body(**overrides), format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid"
+    assert nothing_recorded()
