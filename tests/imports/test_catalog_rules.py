@@ -296,3 +296,21 @@ def test_a_stray_value_in_the_last_row_is_refused_without_loading_the_grid(hq_ad
     job = run(hq_admin, buffer.getvalue(), filename="stray.xlsx")
     assert job.status == "refused"
     assert job.message.startswith("stray.xlsx has something in row 1,048,576, far below the data")
+
+
+def test_error_file_of_an_xlsx_is_an_xlsx_with_an_errors_column(hq_admin):
+    from django.core.files.storage import default_storage
+
+    from apps.imports.parsers import table_read
+
+    data = xlsx_bytes(
+        [HEADER, ["A", "tee", "Tee", 1, None, None], ["B", "tee", None, "abc", None, None]]
+    )
+    job = run(hq_admin, data, filename="mine.xlsx")
+    assert job.error_file.endswith("mine-errors.xlsx")
+    with default_storage.open(job.error_file, "rb") as handle:
+        table = table_read(handle.read(), "mine-errors.xlsx")
+    assert table.header == [*HEADER, "errors"]
+    assert table.rows == [
+        (2, ["B", "tee", "", "abc", "", "", "price: price `abc` is not a number"])
+    ]
