@@ -455,7 +455,7 @@ def pickup_expire(*, order_id: int, now: datetime | None = None) -> bool:
 # --- returns ------------------------------------------------------------------------------
 
 
-def _refund_share(line: OrderLine, returned_before: int, quantity: int) -> Decimal:
+def refund_share(line: OrderLine, returned_before: int, quantity: int) -> Decimal:
     """Pro rata of the line's total (after its discounts). Telescoping differences of
     rounded cumulative shares, so returning a line in parts refunds exactly its total."""
 
@@ -520,7 +520,7 @@ def return_record(
                 code="not_returnable",
             )
     amounts = {
-        line_id: _refund_share(locked[line_id], locked[line_id].quantity_returned, quantity)
+        line_id: refund_share(locked[line_id], locked[line_id].quantity_returned, quantity)
         for line_id, quantity in wanted.items()
     }
     refund_total = sum(amounts.values(), ZERO)
