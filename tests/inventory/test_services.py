@@ -1,6 +1,7 @@
 """Stock services: what a user relies on (balances, ledger rows, events, error codes),
 and that a refused request changes nothing."""
 
+import contextlib
 from datetime import date
 
 import pytest
@@ -328,3 +329,41 @@ def test_receive_expiry_lot_for_non_lot_variant_is_refused(tee, store_a):
     assert caught.value.errors[0]["field"] == "lot_code"
     assert not StockLevel.objects.exists()
     assert Variant.objects.count() == 1
+
+
+def test_a_sale_is_a_constant_handful_of_queries(tee, store_a, django_assert_max_num_queries):
+    """The hot path: the level UPDATE carries the rule; then stream, event, seq, ledger
+    (one statement on PostgreSQL). Savepoints of the test transaction included."""
+    stock_receive(location=store_a, variant=tee, quantity=5, actor=None)
+    with django_assert_max_num_queries(7):
+        stock_sell(
+            location=store_a,
+            lines=[SellLine(tee, 1)],
+            actor=None,
+            reference_type="sale",
+            reference_id="Q",
+        )
+    assert level(store_a, tee) == (4, 0)
+    assert ledger_sum(store_a, tee) == (4, 0)
+
+
+def test_refused_change_inside_a_callers_transaction_leaves_no_trace(tee, store_a):
+    """A caller may catch InsufficientStock from stock_apply and go on in the same
+    transaction (e.g. to list alternatives): the fast path's attempt must be undone."""
+    from django.db import transaction
+
+    from apps.inventory.ledger import Reason, StockChange, stock_apply
+
+    stock_receive(location=store_a, variant=tee, quantity=1, actor=None)
+    other = VariantFactory(sku="OTHER-1")
+    stock_receive(location=store_a, variant=other, quantity=5, actor=None)
+    before = snapshot()
+    with transaction.atomic(), contextlib.suppress(InsufficientStock):
+        stock_apply(
+            changes=[
+                StockChange(other.pk, store_a.pk, Reason.RESERVATION, reserved=2),
+                StockChange(tee.pk, store_a.pk, Reason.RESERVATION, reserved=2),
+            ],
+            actor=Actor(),
+        )
+    assert snapshot() == before
