@@ -83,6 +83,14 @@ def test_stock_list_shows_levels_and_searches_by_sku_barcode_and_name(client_a, 
         assert b"<html" not in response.content  # the fragment only
 
 
+def test_an_exact_sku_or_barcode_wins_over_contains(client_a, store_a, tee):
+    apply(VariantFactory(sku="TEE-ML"), store_a, 1)
+    response = client_a.get(reverse("stock:index"), {"q": "TEE-M"}, **HTMX)
+    assert skus(response) == ["TEE-M"]
+    response = client_a.get(reverse("stock:index"), {"q": "tee-m"}, **HTMX)
+    assert skus(response) == ["TEE-M", "TEE-ML"]
+
+
 def test_low_filter_lists_only_levels_at_or_below_their_reorder_point(client_a, store_a, tee):
     cap = VariantFactory(sku="CAP-1")
     apply(cap, store_a, 2)
@@ -161,7 +169,7 @@ def test_movements_xlsx_export(client_a, store_a, tee):
 
 
 def test_movement_list_query_count_is_constant(client_a, store_a, tee, django_assert_num_queries):
-    with django_assert_num_queries(7) as few:
+    with django_assert_num_queries(6) as few:
         client_a.get(reverse("stock:movements"))
     for _ in range(10):
         apply(tee, store_a, 1)

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import F
+from django.db.models import F, Q
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from openpyxl import Workbook
 
-from apps.catalog.models import Variant
+from apps.catalog.models import Barcode, Variant
 from apps.core.errors import DomainError
 from apps.core.htmx import render_page
 from apps.stores.selectors import (
@@ -53,19 +54,36 @@ def location_stock(request, code: str):
     return _stock_page(request, visible_or_404(request.user, code))
 
 
+def _matching_variants(query: str):
+    """Variant ids a stock search means. A scanned barcode or an exact SKU is looked up
+    by index and wins; otherwise SKU / name contains. Resolving the variants first lets
+    the database fetch only their levels instead of joining every level at the location
+    to the catalog."""
+    by_barcode = Barcode.objects.filter(code=query).values("variant_id")
+    exact = list(
+        Variant.objects.filter(Q(sku=query) | Q(pk__in=by_barcode)).values_list("pk", flat=True)
+    )
+    if exact:
+        return exact
+    return Variant.objects.filter(
+        Q(sku__icontains=query) | Q(name__icontains=query) | Q(product__name__icontains=query)
+    ).values("pk")
+
+
 def _stock_page(request, location):
     query = request.GET.get("q", "").strip()
     low = request.GET.get("low") == "1"
-    levels = stock_levels_at(location, search=query, low_only=low).select_related(
-        "variant__product"
-    )
+    levels = stock_levels_at(location, low_only=low).select_related("variant__product")
+    # Counting needs no join to the catalog: an index-only count on the level table.
+    plain = StockLevel.objects.filter(location=location)
+    if low:
+        plain = plain.filter(reorder_point__gt=0, available__lte=F("reorder_point"))
+    if query:
+        matching = _matching_variants(query)
+        levels = levels.filter(variant_id__in=matching)
+        plain = plain.filter(variant_id__in=matching)
     paginator = Paginator(levels, PAGE_SIZE)
-    if not query:
-        # Counting needs no join to the catalog unless searching: an index-only count.
-        plain = StockLevel.objects.filter(location=location)
-        if low:
-            plain = plain.filter(reorder_point__gt=0, available__lte=F("reorder_point"))
-        paginator.count = plain.count()
+    paginator.count = plain.count()
     page = paginator.get_page(request.GET.get("page"))
     return render_page(
         request,
@@ -143,7 +161,7 @@ def movement_list(request):
     export = request.GET.get("export")
     if export in ("csv", "xlsx"):
         return _export(movements[:EXPORT_LIMIT], export)
-    page = Paginator(movements, MOVEMENT_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = _page_without_count(movements, request.GET.get("page"), MOVEMENT_PAGE_SIZE)
     params = request.GET.copy()
     params.pop("page", None)
     params.pop("export", None)
@@ -153,6 +171,36 @@ def movement_list(request):
         {"form": form, "page": page, "params": params.urlencode()},
         fragment="results",
     )
+
+
+@dataclass
+class _Page:
+    """Newer/older paging without COUNT(*): the ledger grows without end, and counting
+    it on every page view is the slowest part of the page."""
+
+    object_list: list
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
+def _page_without_count(rows, number, size: int) -> _Page:
+    try:
+        number = max(1, int(number or 1))
+    except ValueError:
+        number = 1
+    start = (number - 1) * size
+    found = list(rows[start : start + size + 1])
+    return _Page(object_list=found[:size], number=number, has_next=len(found) > size)
 
 
 EXPORT_HEADER = [
