@@ -26,6 +26,16 @@ def test_manager_creates_a_device_sees_the_key_once_and_revokes_it(
     assert response.status == 200
     assert response.json()["location"]["code"] == "SA1"
 
+    # Back after boosted navigation restores the page without the key: the key panel
+    # keeps htmx from saving the page in its history cache (localStorage).
+    page.get_by_role("link", name="Catalog").click()
+    expect(page).to_have_url(f"{asgi_server.url}/catalog/")
+    page.go_back()
+    expect(page).to_have_url(f"{asgi_server.url}/accounts/devices/")
+    expect(page.get_by_test_id("device-row")).to_have_count(1)
+    expect(page.get_by_test_id("new-key")).to_have_count(0)
+    assert key not in page.evaluate("JSON.stringify(window.localStorage)")
+
     # A reload shows the list again, never the key.
     page.reload()
     expect(page.get_by_test_id("device-row")).to_have_count(1)
