@@ -25,9 +25,13 @@ def parse_money(value: object) -> Decimal:
         raise ValueError(f"{value!r} is not a number") from error
     if not amount.is_finite():
         raise ValueError(f"{value!r} is not a number")
-    if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
+    try:
+        rounded = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation as error:  # e.g. 1e999999: too large to hold in cents
+        raise ValueError(f"{value!r} is too large") from error
+    if amount != rounded:
         raise ValueError(f"{value!r} has more than two decimal places")
-    return round_money(amount)
+    return rounded
 
 
 def currency() -> str:
