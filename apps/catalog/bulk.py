@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import Barcode, Category, LocationPrice, Product, Variant
@@ -167,6 +167,46 @@ def _categories_ensure(paths: set[str], known: dict[str, int]) -> dict[str, int]
     return known
 
 
+# Column types for the PostgreSQL UNNEST upsert, in VARIANT_FIELDS order.
+_PG_TYPES = {
+    "price": "numeric",
+    "compare_at_price": "numeric",
+    "cost": "numeric",
+    "active": "boolean",
+}
+
+
+def _variants_upsert(rows: list[dict[str, Any]], now) -> None:
+    """Insert or update variants by SKU. On PostgreSQL one INSERT ... SELECT FROM
+    UNNEST(...) ON CONFLICT per chunk, without building a model instance per row (the
+    Python cost dominated 100,000-row imports); elsewhere bulk_create's upsert."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        for chunk in _chunks(rows):
+            Variant.objects.bulk_create(
+                [Variant(created_at=now, updated_at=now, **row) for row in chunk],
+                update_conflicts=True,
+                unique_fields=["sku"],
+                update_fields=["product", *VARIANT_FIELDS, "updated_at"],
+            )
+        return
+    columns = ["sku", "product_id", *VARIANT_FIELDS]
+    types = ["text", "bigint", *(_PG_TYPES.get(f, "text") for f in VARIANT_FIELDS)]
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ["product_id", *VARIANT_FIELDS])
+    # Column names and types come from the fixed lists above, never from input.
+    sql = (
+        f"INSERT INTO catalog_variant ({', '.join(columns)}, name, change_seq, "  # noqa: S608
+        "created_at, updated_at) SELECT u.*, '', 0, %s, %s FROM UNNEST("
+        + ", ".join(f"%s::{t}[]" for t in types)
+        + f") AS u ON CONFLICT (sku) DO UPDATE SET {updates}, updated_at = EXCLUDED.updated_at"
+    )
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, 10_000):
+            arrays = [[row[c] for row in chunk] for c in columns]
+            cursor.execute(sql, [now, now, *arrays])
+
+
 @transaction.atomic
 def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
     """Write the plan's differences; return the ids of variants created or changed."""
@@ -233,23 +273,11 @@ def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
         }
         values = {k: current[k] for k in VARIANT_FIELDS} | variant.values
         variant_rows.append(
-            Variant(
-                sku=variant.sku,
-                product_id=product_ids[variant.handle],
-                created_at=now,
-                updated_at=now,
-                **values,
-            )
+            {"sku": variant.sku, "product_id": product_ids[variant.handle], **values}
         )
-    for chunk in _chunks(variant_rows):
-        Variant.objects.bulk_create(
-            chunk,
-            update_conflicts=True,
-            unique_fields=["sku"],
-            update_fields=["product", *VARIANT_FIELDS, "updated_at"],
-        )
+    _variants_upsert(variant_rows, now)
     variant_ids = {sku: row["id"] for sku, row in plan.existing_variants.items()}
-    new_skus = [v.sku for v in variant_rows if v.sku not in variant_ids]
+    new_skus = [v["sku"] for v in variant_rows if v["sku"] not in variant_ids]
     for chunk in _chunks(new_skus):
         variant_ids.update(Variant.objects.filter(sku__in=chunk).values_list("sku", "id"))
 
