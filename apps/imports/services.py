@@ -33,7 +33,8 @@ from .exports import error_file_write
 from .formats import format_detect, header_map, kind_of, rows_map, shopify_rows
 from .models import ImportJob
 from .parsers import size_message, table_read
-from .validation import Preview, catalog_preview, stock_preview
+from .validation import Preview, catalog_preview
+from .validation_stock import stock_preview
 
 logger = logging.getLogger(__name__)
 

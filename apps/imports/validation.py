@@ -82,7 +82,7 @@ def _chunks(items, size=CHUNK):
         yield items[start : start + size]
 
 
-def _locations_for(codes: set[str], actor) -> tuple[dict[str, Location], set[str]]:
+def locations_for(codes: set[str], actor) -> tuple[dict[str, Location], set[str]]:
     """(code -> location for the codes that exist, codes the actor may manage)."""
     found = {loc.code: loc for loc in Location.objects.filter(code__in=codes)}
     if actor is None:  # the command line acts as the system, like HQ
@@ -93,7 +93,7 @@ def _locations_for(codes: set[str], actor) -> tuple[dict[str, Location], set[str
     return found, managed
 
 
-def _levels(keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int]]:
+def levels_read(keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int]]:
     """(location_id, variant_id) -> (on_hand, reserved) for the levels that exist."""
     by_location: dict[int, list[int]] = defaultdict(list)
     for location_id, variant_id in keys:
@@ -108,7 +108,7 @@ def _levels(keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int]
     return levels
 
 
-def _variants_known(skus) -> dict[str, tuple[int, str]]:
+def variants_known(skus) -> dict[str, tuple[int, str]]:
     known = {}
     for chunk in _chunks(skus):
         for sku, pk, tracking in Variant.objects.filter(sku__in=chunk).values_list(
@@ -118,7 +118,7 @@ def _variants_known(skus) -> dict[str, tuple[int, str]]:
     return known
 
 
-def _duplicates(rows: list[Row], key, column: str, what: str, errors: list[RowError]) -> None:
+def duplicates_mark(rows: list[Row], key, column: str, what: str, errors: list[RowError]) -> None:
     by_value: dict = defaultdict(list)
     for row in rows:
         value = key(row)
@@ -152,7 +152,7 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
 
     location_columns = {key for key in set().union(*(row.values for row in rows)) if "@" in key}
     codes = {key.split("@", 1)[1] for key in location_columns}
-    locations, managed = _locations_for(codes, actor)
+    locations, managed = locations_for(codes, actor)
     unknown = sorted(codes - set(locations))
     if unknown:
         raise FileRefused(
@@ -273,7 +273,7 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
 
     by_number = {row.number: row for row in rows}
     valid_rows = [by_number[n] for n in parsed]
-    _duplicates(valid_rows, lambda r: parsed[r.number]["sku"], "sku", "sku", errors)
+    duplicates_mark(valid_rows, lambda r: parsed[r.number]["sku"], "sku", "sku", errors)
     barcode_rows: dict[str, set[str]] = defaultdict(set)
     for out in parsed.values():
         for code in out.get("barcodes") or []:
@@ -304,7 +304,7 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
                         f"barcode `{code}` already belongs to sku {owner}",
                     )
 
-    known = _variants_known({out["sku"] for out in parsed.values()})
+    known = variants_known({out["sku"] for out in parsed.values()})
     bad = preview.invalid_rows
     # Product fields from each product's rows whose cells read correctly (a row refused
     # only as a duplicate still names its product): the first non-blank value wins.
@@ -318,7 +318,7 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
         existing_handles.update(
             Product.objects.filter(handle__in=chunk).values_list("handle", flat=True)
         )
-    levels = _levels(
+    levels = levels_read(
         {
             (loc, known[out["sku"]][0])
             for out in parsed.values()
@@ -389,101 +389,5 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
             outcome = "update"
         preview.outcome[number] = outcome
         preview.stock += stock_by_row.get(number, [])
-    preview.errors.sort(key=lambda e: e.row)
-    return preview
-
-
-def stock_preview(rows: list[Row], *, actor) -> Preview:
-    preview = Preview(kind="stock", rows_total=len(rows))
-    errors = preview.errors
-
-    def error(row: Row, column: str, message: str) -> None:
-        errors.append(
-            RowError(
-                row.number, row.columns.get(column, column), row.values.get(column, ""), message
-            )
-        )
-
-    codes = {row.values.get("location", "").strip().upper() for row in rows} - {""}
-    locations, managed = _locations_for(codes, actor)
-    known = _variants_known({row.values.get("sku", "") for row in rows} - {""})
-    parsed: dict[int, tuple[str, int, str, int]] = {}  # row -> (sku, location_id, kind, qty)
-    for row in rows:
-        v = row.values
-        sku = v.get("sku", "")
-        code = v.get("location", "").strip().upper()
-        ok = True
-        try:
-            if not sku:
-                raise CellError("sku is required")
-            cells.code_text(sku, "sku")
-            if sku not in known:
-                raise CellError(f"sku `{sku}` is not in the catalog")
-        except CellError as e:
-            error(row, "sku", str(e))
-            ok = False
-        if not code:
-            error(row, "location", "location is required")
-            ok = False
-        elif code not in locations:
-            error(row, "location", f"location `{code}` does not exist")
-            ok = False
-        elif code not in managed:
-            error(row, "location", f"you may not change stock at location {code}")
-            ok = False
-        on_hand, delta = v.get("on_hand", ""), v.get("delta", "")
-        if bool(on_hand) == bool(delta):
-            error(row, "on_hand", "give exactly one of on_hand (the count) or delta (a change)")
-            ok = False
-        else:
-            column = "on_hand" if on_hand else "delta"
-            try:
-                quantity = cells.whole_number(on_hand or delta, column)
-                if column == "on_hand" and quantity < 0:
-                    raise CellError(f"on_hand `{on_hand}` is negative: count what is on the shelf")
-            except CellError as e:
-                error(row, column, str(e))
-                ok = False
-        if ok and (v.get("lot") or v.get("serials") or known[sku][1] != "none"):
-            error(
-                row,
-                "lot" if v.get("lot") else "sku",
-                f"sku `{sku}` is {known[sku][1]}-tracked: lots and serials cannot be imported yet; "
-                "receive them on the Stock screens",
-            )
-            ok = False
-        if ok:
-            parsed[row.number] = (sku, locations[code].pk, column, quantity)
-    by_number = {row.number: row for row in rows}
-    valid = [by_number[n] for n in parsed]
-    _duplicates(
-        valid,
-        lambda r: (
-            parsed[r.number][0],
-            by_number[r.number].values.get("location", "").strip().upper(),
-        ),
-        "sku",
-        "sku and location",
-        errors,
-    )
-    bad = preview.invalid_rows
-    levels = _levels({(loc, known[sku][0]) for sku, loc, _, _ in parsed.values()})
-    for number, (sku, location_id, column, quantity) in parsed.items():
-        if number in bad:
-            continue
-        on_hand, reserved = levels.get((location_id, known[sku][0]), (0, 0))
-        delta = quantity - on_hand if column == "on_hand" else quantity
-        if on_hand + delta < reserved or on_hand + delta < 0:
-            error(
-                by_number[number],
-                column,
-                f"{column} `{quantity}` would leave {on_hand + delta} on hand, below the "
-                f"{reserved} reserved (or below zero)",
-            )
-            continue
-        preview.skus[number] = sku
-        preview.outcome[number] = "update" if delta else "unchanged"
-        if delta:
-            preview.stock.append(StockDiff(number, sku, location_id, delta))
     preview.errors.sort(key=lambda e: e.row)
     return preview
