@@ -556,11 +556,18 @@ def _seq_write(levels: list[StockLevel]) -> None:
 def _levels_update(levels: list[StockLevel], fields: list[str]) -> None:
     """Write these fields of many levels. On PostgreSQL one UPDATE ... FROM (VALUES ...)
     per 5,000 rows (bulk_update's CASE WHEN grows quadratic on big imports)."""
-    if connection.vendor != "postgresql" or len(levels) < 50:
-        StockLevel.objects.bulk_update(levels, fields, batch_size=500)
-        return
     casts = {"on_hand": "integer", "reserved": "integer", "seq": "bigint"}
     assert set(fields) <= {*casts, "updated_at"}
+    if connection.vendor != "postgresql" or len(levels) < 50:
+        # Column names come from the fixed list above, never from input.
+        sql = (
+            "UPDATE inventory_stocklevel SET "  # noqa: S608
+            + ", ".join(f"{f} = %s" for f in fields)
+            + " WHERE id = %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, [[*(getattr(lv, f) for f in fields), lv.pk] for lv in levels])
+        return
     for start in range(0, len(levels), 5000):
         chunk = levels[start : start + 5000]
         columns = ["id", *fields]
