@@ -94,7 +94,9 @@ class PosConsumer(AsyncWebsocketConsumer):
         self.client_location_code = client.location.code if client.location_id else None
         self.own_stream = location_stream(client.location.code) if client.location_id else None
         self.relay = await relay_acquire()
-        await self.relay.connection_open(connection_id=self.connection_id, client_id=client.pk)
+        await self.relay.connection_open(
+            connection_id=self.connection_id, client_id=client.pk, holder=self
+        )
         # Subscribed before accept: a change committed after the client saw the socket
         # open is never missed. Messages wait in the queue until the writer starts.
         for stream in sorted(SIGNAL_STREAMS):
@@ -148,6 +150,22 @@ class PosConsumer(AsyncWebsocketConsumer):
             await asyncio.wait_for(
                 self.close(code=CLOSE_TOO_SLOW, reason="too slow; resume on reconnect"), 5
             )
+
+    def relay_revoked(self) -> None:
+        """The key was revoked while connected: say so and close as on connect."""
+        if self.closing:
+            return
+        self.closing = True
+        asyncio.get_running_loop().create_task(self._close_revoked())
+
+    async def _close_revoked(self) -> None:
+        for task in (self.writer, self.resume_task):
+            if task is not None:
+                task.cancel()
+        text = json.dumps({"type": "error", "code": "unauthorized", "detail": "Key revoked."})
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.send(text_data=text), 5)
+            await asyncio.wait_for(self.close(code=CLOSE_UNAUTHORIZED), 5)
 
     def _error(self, code: str, detail: str, **extra) -> None:
         self._enqueue(json.dumps({"type": "error", "code": code, "detail": detail, **extra}))

@@ -37,6 +37,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db.models import Q
 
+from apps.accounts.models import ApiClient
+
 from . import presence
 from .events import stream_group, stream_last_seq
 from .models import Event
@@ -81,6 +83,8 @@ def wire_text(stream: str, message: dict) -> Wire | None:
 class Subscriber(Protocol):
     def relay_deliver(self, stream: str, seq: int, wire: Wire) -> None: ...
 
+    def relay_revoked(self) -> None: ...
+
 
 @dataclass
 class _StreamState:
@@ -111,6 +115,7 @@ class Relay:
         self.loop = loop
         self.streams: dict[str, _StreamState] = {}
         self.connections: dict[str, int] = {}  # connection id -> API client id
+        self.holders: dict[str, Subscriber] = {}  # connection id -> its consumer
         self.layer = get_channel_layer()
         self.channel: str | None = None
         self.tasks: list[asyncio.Task] = []
@@ -146,8 +151,12 @@ class Relay:
             for stream in list(self.streams):
                 await self._group_discard(stream)
 
-    async def connection_open(self, *, connection_id: str, client_id: int) -> None:
+    async def connection_open(
+        self, *, connection_id: str, client_id: int, holder: Subscriber | None = None
+    ) -> None:
         self.connections[connection_id] = client_id
+        if holder is not None:
+            self.holders[connection_id] = holder
         try:
             await sync_to_async(presence.presence_enter, thread_sensitive=False)(
                 client_id=client_id, connection_id=connection_id
@@ -157,6 +166,7 @@ class Relay:
 
     async def connection_close(self, *, connection_id: str) -> None:
         client_id = self.connections.pop(connection_id, None)
+        self.holders.pop(connection_id, None)
         if client_id is not None:
             with contextlib.suppress(Exception):
                 await sync_to_async(presence.presence_leave, thread_sensitive=False)(
@@ -283,10 +293,32 @@ class Relay:
                 await sync_to_async(presence.presence_refresh, thread_sensitive=False)(
                     [(client, conn) for conn, client in self.connections.items()]
                 )
+            await self._close_revoked()
             if self.channel is not None and beats % GROUP_REFRESH_HEARTBEATS == 0:
                 for stream in list(self.streams):
                     with contextlib.suppress(Exception):
                         await self.layer.group_add(stream_group(stream), self.channel)
+
+    async def _close_revoked(self) -> None:
+        """A key revoked while its tills are connected stops working within a beat."""
+        connected = set(self.connections.values())
+        if not connected:
+            return
+        try:
+            usable = await database_sync_to_async(_usable_client_ids, thread_sensitive=False)(
+                connected
+            )
+        except Exception:
+            logger.warning("relay: could not check for revoked keys", exc_info=True)
+            return
+        for connection_id, client_id in list(self.connections.items()):
+            holder = self.holders.get(connection_id)
+            if client_id not in usable and holder is not None:
+                holder.relay_revoked()
+
+
+def _usable_client_ids(client_ids: set[int]) -> set[int]:
+    return set(ApiClient.objects.usable().filter(pk__in=client_ids).values_list("pk", flat=True))
 
 
 _relays: dict[asyncio.AbstractEventLoop, Relay] = {}

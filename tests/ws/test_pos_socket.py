@@ -87,6 +87,20 @@ async def test_revoked_token_is_closed_with_4401(device_a):
     assert await receive_close_code(communicator) == 4401
 
 
+async def test_a_key_revoked_while_connected_is_closed_with_4401(device_a, monkeypatch):
+    monkeypatch.setattr(presence, "HEARTBEAT_SECONDS", 0.2)
+    client, key = device_a
+    communicator = await connect(key)
+    await send(communicator, {"type": "ping"})
+    assert await receive(communicator) == {"type": "pong"}
+    await database_sync_to_async(ApiClient.objects.filter(pk=client.pk).update)(
+        revoked_at=timezone.now()
+    )
+    message = await receive(communicator)
+    assert (message["type"], message["code"]) == ("error", "unauthorized")
+    assert await receive_close_code(communicator) == 4401
+
+
 async def test_resume_replays_exactly_the_changes_after_n_then_goes_live(
     device_a, store_a, variant
 ):
