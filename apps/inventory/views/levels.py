@@ -54,6 +54,9 @@ def location_stock(request, code: str):
     return _stock_page(request, visible_or_404(request.user, code))
 
 
+SEARCH_IDS_LIMIT = 2000
+
+
 def _matching_variants(query: str):
     """Variant ids a stock search means. A scanned barcode or an exact SKU is looked up
     by index and wins; otherwise SKU / name contains. Resolving the variants first lets
@@ -65,9 +68,13 @@ def _matching_variants(query: str):
     )
     if exact:
         return exact
-    return Variant.objects.filter(
+    contains = Variant.objects.filter(
         Q(sku__icontains=query) | Q(name__icontains=query) | Q(product__name__icontains=query)
-    ).values("pk")
+    ).values_list("pk", flat=True)
+    # A narrow search (the usual case) becomes a list of ids: the count and the page
+    # are then index lookups. A broad one stays a subquery rather than a huge list.
+    found = list(contains[: SEARCH_IDS_LIMIT + 1])
+    return found if len(found) <= SEARCH_IDS_LIMIT else contains
 
 
 def _stock_page(request, location):
