@@ -23,6 +23,7 @@ BENCHMARKS: list[str] = [
     "bench.stock_screen",
     "bench.sales_post",
     "bench.ws_fanout",
+    "bench.dashboard",
 ]
 
 
