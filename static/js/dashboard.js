@@ -11,7 +11,8 @@
     return;
   }
   const REFRESH_TYPES = new Set(["stock", "pickup", "sale", "order", "transfer", "alert"]);
-  const state = { socket: null, url: null, retry: 0, timer: null, chart: null };
+  const SETTLE_MS = 5000;
+  const state = { socket: null, url: null, retry: 0, timer: null, settle: null, chart: null };
 
   function root() {
     return document.getElementById("dashboard-root");
@@ -60,6 +61,7 @@
 
   function close() {
     clearTimeout(state.timer);
+    clearTimeout(state.settle);
     if (state.socket) {
       state.socket.onclose = null;
       state.socket.close();
@@ -89,7 +91,14 @@
       } catch (error) {
         return;
       }
-      if (REFRESH_TYPES.has(message.type)) refresh();
+      if (!REFRESH_TYPES.has(message.type)) return;
+      refresh();
+      if (message.type === "stock") {
+        // Low-stock alerts are opened by a background task after the stock change
+        // commits, and that task sends no event: look again once it has had time.
+        clearTimeout(state.settle);
+        state.settle = setTimeout(refresh, SETTLE_MS);
+      }
     };
     socket.onclose = function (event) {
       state.socket = null;

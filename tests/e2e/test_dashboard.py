@@ -2,6 +2,7 @@
 through the API moves the "sales today" tile without a reload."""
 
 import json
+import threading
 import urllib.request
 import uuid
 from datetime import timedelta
@@ -11,6 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
+from apps.inventory.models import StockLevel
 from tests.factories import VariantFactory, integration, pos_device
 
 
@@ -118,3 +120,21 @@ def test_pickup_tiles_follow_an_online_order_live(login, asgi_server, manager_a,
     expect(page.get_by_test_id("tile-pickups-value")).to_have_text("0")
     expect(page.get_by_test_id("tile-sales-count")).to_have_text("1")
     expect(page.get_by_test_id("tile-sales-revenue")).to_have_text("39.80")
+
+
+def test_low_stock_tile_follows_a_stock_change_live(login, asgi_server, manager_a, store_a):
+    tee = VariantFactory(sku="TEE-M", price="19.90")
+    receive(tee, store_a, 10)
+    StockLevel.objects.filter(variant=tee, location=store_a).update(reorder_point=3)
+    page = login(manager_a)
+    page.goto(f"{asgi_server.url}/stores/{store_a.code}/")
+    expect(page.get_by_test_id("dashboard-live")).to_have_text("Live updates: on")
+    expect(page.get_by_test_id("tile-low-stock-value")).to_have_text("0")
+
+    # A plain thread, as a view or task would commit: Playwright's loop owns this one.
+    thread = threading.Thread(target=receive, args=(tee, store_a, -8))
+    thread.start()
+    thread.join(timeout=10)
+
+    expect(page.get_by_test_id("tile-low-stock-value")).to_have_text("1")
+    expect(page.get_by_test_id("tile-sales-count")).to_have_text("0")

@@ -223,6 +223,11 @@ def test_tiles_fragment_is_only_the_tiles(client, manager_a, store_a):
     assert response.status_code == 200
     assert html.lstrip().startswith('<section id="dashboard-tiles"')
     assert "<html" not in html and "revenue-data" not in html
+    # Refetched on the location stream's events (debounced), polled only while offline.
+    assert (
+        'hx-trigger="dashboard-changed from:body delay:500ms, '
+        'every 30s [!window.OmoDashboardLive]"' in html
+    )
     assert 'data-testid="tile-sales-count">1<' in html
 
 
