@@ -79,6 +79,8 @@ class Order(models.Model):
             models.Index(fields=["location", "-occurred_at"], name="order_location_time"),
             models.Index(fields=["-occurred_at"], name="order_time"),
             models.Index(fields=["status", "pickup_expires_at"], name="order_pickup_expiry"),
+            # Dashboard: online orders collected at a store today.
+            models.Index(fields=["location", "closed_at"], name="order_location_closed"),
         ]
 
     def __str__(self) -> str:
