@@ -18,6 +18,7 @@ is taken last (`events_append`), so the stream row lock is held only until commi
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -491,12 +492,10 @@ def _write_fast_pg(plan: _Plan, touched, codes, skus, now) -> None:
                 ord_,
             ]
             created.append(Event(stream=stream, seq=ord_, type="stock", payload=payload))
-        sql = _FAST_WRITE_SQL.format(
-            items=", ".join([_ITEM] * len(keys)), movements=", ".join([_MOVEMENT] * len(keys))
-        )
-        params = {"count": len(keys), "stream": stream, "now": now}
-        # Named and positional placeholders cannot mix: inline the lists by position.
-        sql, args = _positional(sql, params, items, rows)
+        sql, order = _fast_write_sql(len(keys))
+        named = {"count": len(keys), "stream": stream, "now": now}
+        values = iter(items + rows)
+        args = [named[name] if name else next(values) for name in order]
         with connection.cursor() as cursor:
             cursor.execute(sql, args)
             returned = cursor.fetchall()
@@ -517,33 +516,28 @@ def _write_fast_pg(plan: _Plan, touched, codes, skus, now) -> None:
         on_commit(lambda: broadcast(created))
 
 
-def _positional(sql: str, named: dict, items: list, rows: list) -> tuple[str, list]:
-    """Turn %(name)s into %s and build the argument list in textual order."""
-    args: list = []
-    out = []
+@functools.lru_cache(maxsize=16)
+def _fast_write_sql(count: int) -> tuple[str, tuple[str, ...]]:
+    """The write statement for `count` levels with plain %s placeholders, and for each
+    placeholder the name of its named value ("" for the next item or movement value)."""
+    sql = _FAST_WRITE_SQL.format(
+        items=", ".join([_ITEM] * count), movements=", ".join([_MOVEMENT] * count)
+    )
+    order: list[str] = []
+    out: list[str] = []
     position = 0
-    while True:
-        start = sql.find("%", position)
-        if start < 0:
-            out.append(sql[position:])
-            break
+    while (start := sql.find("%", position)) >= 0:
         out.append(sql[position:start])
         if sql.startswith("%(", start):
             end = sql.index(")s", start)
-            args.append(named[sql[start + 2 : end]])
-            out.append("%s")
+            order.append(sql[start + 2 : end])
             position = end + 2
-        elif sql.startswith("%s", start):
-            out.append("%s")
-            position = start + 2
-            args.append(None)  # filled below, in order
         else:
-            out.append("%")
-            position = start + 1
-    # The unnamed %s are the items' then the movements' values, in that order.
-    values = iter(items + rows)
-    args = [next(values) if a is None else a for a in args]
-    return "".join(out), args
+            order.append("")
+            position = start + 2
+        out.append("%s")
+    out.append(sql[position:])
+    return "".join(out), tuple(order)
 
 
 def _seq_write(levels: list[StockLevel]) -> None:
