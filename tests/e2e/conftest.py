@@ -71,9 +71,13 @@ class LiveServer:
 def asgi_server(transactional_db):
     """The project's ASGI app (HTTP + websocket) served by uvicorn on a free port."""
     import uvicorn
+    from channels.layers import channel_layers
 
     from omo_site.asgi import application
 
+    # A channel layer instance belongs to the event loop that receives on it (the Redis
+    # layer refuses a second loop): give each server thread's loop a fresh one.
+    channel_layers.backends.clear()
     port = _free_port()
     config = uvicorn.Config(
         application,
@@ -94,6 +98,7 @@ def asgi_server(transactional_db):
     yield LiveServer(f"http://127.0.0.1:{port}")
     server.should_exit = True
     thread.join(timeout=10)
+    channel_layers.backends.clear()
 
 
 @pytest.fixture
