@@ -240,7 +240,11 @@ def test_stream_numbers_follow_commit_order_and_an_autoincrement_would_not(store
     assert [(e.seq, e.payload["sku"]) for e in events] == [(2, "ORD-1"), (3, "ORD-2")]
 
     # The counter-example: number by autoincrement id (Event.id), commit out of order.
-    t1_inserted, t2_committed = threading.Event(), threading.Event()
+    t1_inserted, t2_committed, reader_looked = (
+        threading.Event(),
+        threading.Event(),
+        threading.Event(),
+    )
     ids = {}
 
     def early_but_slow():
@@ -249,6 +253,8 @@ def test_stream_numbers_follow_commit_order_and_an_autoincrement_would_not(store
                 ids["t1"] = Event.objects.create(stream="plain", seq=1, type="x").pk
                 t1_inserted.set()
                 assert t2_committed.wait(10)
+                # Commit only after the reader has looked, or the race decides the test.
+                assert reader_looked.wait(10)
         finally:
             connection.close()
 
@@ -267,6 +273,7 @@ def test_stream_numbers_follow_commit_order_and_an_autoincrement_would_not(store
     assert t2_committed.wait(10)
     # A reader polling "id > last seen" now sees only T2's row and remembers its id...
     visible = list(Event.objects.filter(stream="plain").values_list("pk", flat=True))
+    reader_looked.set()
     assert visible == [ids["t2"]]
     last_seen = max(visible)
     slow.join(JOIN_TIMEOUT)
