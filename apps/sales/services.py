@@ -168,7 +168,15 @@ def _order_lines(order: Order, quote: Quote, lines: Sequence[SaleLineInput]) -> 
 def _children_keep(order: Order, lines: list[OrderLine], payments: list[Payment]) -> None:
     """Keep the rows just written as the order's prefetched lines and payments, so the
     response is serialized without reading them back."""
-    order._prefetched_objects_cache = {"lines": lines, "payments": payments}
+    cached = {}
+    for name, rows in (("lines", lines), ("payments", payments)):
+        # A QuerySet with its result cache filled, as prefetch_related leaves it, so
+        # order.lines.filter()/order_by() still work (a plain list would not).
+        queryset = getattr(order, name).all()
+        queryset._result_cache = list(rows)
+        queryset._prefetch_done = True
+        cached[name] = queryset
+    order._prefetched_objects_cache = cached
 
 
 def _payments_create(order: Order, payments: Sequence[PaymentInput]) -> list[Payment]:

@@ -1,4 +1,6 @@
+import datetime
 import uuid
+from decimal import Decimal
 
 import pytest
 
@@ -6,6 +8,7 @@ from apps.core.models import IdempotencyRecord
 from apps.inventory.models import Discrepancy, Movement, Serial, StockLevel
 from apps.inventory.services import stock_receive
 from apps.sales.models import Order, OrderLine, Payment
+from apps.sales.services import PaymentInput, SaleLineInput, sale_record
 from tests.factories import VariantFactory
 
 pytestmark = pytest.mark.django_db
@@ -285,3 +288,18 @@ def test_absurd_input_is_a_400_never_a_500(device_api, stocked, overrides):
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "invalid"
     assert nothing_recorded()
+
+
+def test_the_order_a_sale_returns_still_queries_its_lines(stocked, device_a):
+    """sale_record hands back the rows it wrote as the prefetched lines; filtering or
+    ordering them must still work (the demo's returns do exactly that)."""
+    order = sale_record(
+        client=device_a[0],
+        client_id=uuid.uuid4(),
+        occurred_at=datetime.datetime(2026, 11, 20, 9, 0, tzinfo=datetime.UTC),
+        lines=[SaleLineInput("TEE-M", 2), SaleLineInput("CAP-1", 1)],
+        payments=[PaymentInput("card", Decimal("50.80"))],
+    )
+    assert [line.sku for line in order.lines.all()] == ["TEE-M", "CAP-1"]
+    assert [line.sku for line in order.lines.order_by("-id")] == ["CAP-1", "TEE-M"]
+    assert order.lines.filter(sku="CAP-1").count() == 1
