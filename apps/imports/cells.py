@@ -32,7 +32,7 @@ def code_text(value: str, what: str) -> str:
 def money(value: str, what: str) -> Decimal:
     try:
         amount = parse_money(value)
-    except ValueError as error:
+    except (ValueError, ArithmeticError) as error:
         if "decimal places" in str(error):
             raise CellError(f"{what} `{value}` has more than two decimal places") from error
         raise CellError(f"{what} `{value}` is not a number") from error
@@ -49,9 +49,20 @@ def whole_number(value: str, what: str) -> int:
         number = Decimal(text)
     except ArithmeticError as error:
         raise CellError(f"{what} `{value}` is not a whole number") from error
-    if not number.is_finite() or number != number.to_integral_value():
+    if not number.is_finite():
         raise CellError(f"{what} `{value}` is not a whole number")
-    if abs(number) > 1_000_000_000:
+    # Check the size on the exponent first: `1e999999999999` overflows the decimal
+    # context in to_integral_value() and abs() (decimal.Overflow, an ArithmeticError).
+    if number.adjusted() > 9:
+        raise CellError(f"{what} `{value}` is too large")
+    try:
+        whole = number == number.to_integral_value()
+        too_large = abs(number) > 1_000_000_000
+    except ArithmeticError as error:
+        raise CellError(f"{what} `{value}` is not a whole number") from error
+    if not whole:
+        raise CellError(f"{what} `{value}` is not a whole number")
+    if too_large:
         raise CellError(f"{what} `{value}` is too large")
     return int(number)
 

@@ -41,6 +41,14 @@ logger = logging.getLogger(__name__)
 Status = ImportJob.Status
 ERRORS_KEPT = 1000
 STOCK_BATCH = 5000
+UNEXPECTED_VALIDATE = (
+    "This file could not be checked because of an unexpected error (it has been logged). "
+    "Nothing was written: check the file and upload it again."
+)
+UNEXPECTED_APPLY = (
+    "The import stopped because of an unexpected error (it has been logged). Nothing was "
+    "written: upload the file again."
+)
 
 
 class ImportCancelled(Exception):
@@ -187,14 +195,23 @@ def import_job_validate(*, job_id: int) -> ImportJob:
     if not claimed:
         return job
     try:
-        preview = _preview_build(job, progress=True)
+        with transaction.atomic():
+            preview = _preview_build(job, progress=True)
+            _preview_save(job, preview, validated_at=timezone.now())
     except FileRefused as error:
         ImportJob.objects.filter(pk=job_id, status=Status.VALIDATING).update(
             status=Status.REFUSED, message=error.detail, finished_at=timezone.now()
         )
         job.refresh_from_db()
         return job
-    _preview_save(job, preview, validated_at=timezone.now())
+    except Exception:
+        # Whatever a file does to the validation, the job must not stay "validating".
+        logger.exception("import %s: validation failed unexpectedly", job_id)
+        ImportJob.objects.filter(pk=job_id, status=Status.VALIDATING).update(
+            status=Status.REFUSED, message=UNEXPECTED_VALIDATE, finished_at=timezone.now()
+        )
+        job.refresh_from_db()
+        return job
     ImportJob.objects.filter(pk=job_id, status=Status.VALIDATING).update(status=Status.PREVIEWED)
     job.refresh_from_db()
     return job
@@ -321,6 +338,14 @@ def import_job_apply(*, job_id: int) -> ImportJob:
     except FileRefused as error:
         ImportJob.objects.filter(pk=job_id, status=Status.APPLYING).update(
             status=Status.FAILED, finished_at=timezone.now(), message=error.detail
+        )
+    except Exception:
+        # The transaction rolled back: nothing was written. A job must not stay
+        # "applying" because of what its file contains; a killed worker (not an
+        # exception) still leaves it applying, for import_job_retry.
+        logger.exception("import %s: apply failed unexpectedly", job_id)
+        ImportJob.objects.filter(pk=job_id, status=Status.APPLYING).update(
+            status=Status.FAILED, finished_at=timezone.now(), message=UNEXPECTED_APPLY
         )
     job.refresh_from_db()
     return job
