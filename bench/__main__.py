@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 import time
+import traceback
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omo_site.settings.base")
 
@@ -43,18 +44,31 @@ def main() -> int:
     args = parser.parse_args()
     selected = [name for name in BENCHMARKS if not args.only or name.split(".")[-1] in args.only]
     all_rows: list[dict] = []
+    failed = False
     for name in selected:
         module = importlib.import_module(name)
         started = time.monotonic()
         print(f"\n### {name} ...", flush=True)
-        rows = module.run(args)
+        try:
+            rows = module.run(args)
+        except Exception as error:  # one broken benchmark must not hide the others' figures
+            traceback.print_exc()
+            rows = [
+                {
+                    "benchmark": name.split(".")[-1],
+                    "measure": "run",
+                    "value": "",
+                    "verdict": f"ERROR: {type(error).__name__}: {error}"[:120],
+                }
+            ]
+            failed = True
         print_table(rows)
         print(f"({time.monotonic() - started:.1f} s)", flush=True)
         all_rows += rows
     if all_rows:
         print("\n### Summary")
         print_table(all_rows)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
