@@ -272,8 +272,9 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
             parsed[row.number] = out
 
     by_number = {row.number: row for row in rows}
-    valid_rows = [by_number[n] for n in parsed]
-    duplicates_mark(valid_rows, lambda r: parsed[r.number]["sku"], "sku", "sku", errors)
+    # Over every row that names a sku, not only the valid ones: otherwise a row whose
+    # twin has another error would be written as if it were the only one.
+    duplicates_mark(rows, lambda r: r.values.get("sku", ""), "sku", "sku", errors)
     barcode_rows: dict[str, set[str]] = defaultdict(set)
     for out in parsed.values():
         for code in out.get("barcodes") or []:

@@ -80,17 +80,15 @@ def stock_preview(rows: list[Row], *, actor) -> Preview:
         if ok:
             parsed[row.number] = (sku, locations[code].pk, column, quantity)
     by_number = {row.number: row for row in rows}
-    valid = [by_number[n] for n in parsed]
-    duplicates_mark(
-        valid,
-        lambda r: (
-            parsed[r.number][0],
-            by_number[r.number].values.get("location", "").strip().upper(),
-        ),
-        "sku",
-        "sku and location",
-        errors,
-    )
+
+    def sku_and_location(row: Row):
+        sku = row.values.get("sku", "")
+        code = row.values.get("location", "").strip().upper()
+        return (sku, code) if sku and code else None
+
+    # Over every row that names both, not only the valid ones: otherwise a row whose
+    # twin has another error would be written as if it were the only one.
+    duplicates_mark(rows, sku_and_location, "sku", "sku and location", errors)
     bad = preview.invalid_rows
     levels = levels_read({(loc, known[sku][0]) for sku, loc, _, _ in parsed.values()})
     for number, (sku, location_id, column, quantity) in parsed.items():

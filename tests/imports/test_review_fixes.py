@@ -84,3 +84,35 @@ def test_unexpected_error_in_apply_fails_the_job_and_writes_nothing(hq_admin, st
     job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
     assert job.status == "applied"
     assert StockLevel.objects.get().on_hand == 3
+
+
+def test_duplicate_sku_beside_a_row_with_another_error_is_not_written(hq_admin):
+    data = b"sku,product_handle,product_name,price\nA1,h1,Tee,10\nA1,h1,Tee,abc\n"
+    job = run(hq_admin, data, mode="skip_invalid")
+    assert job.status == "previewed", job.message
+    duplicate = "sku `A1` appears on rows 2, 3: each may appear once"
+    assert [(e["row"], e["column"], e["message"]) for e in job.row_errors] == [
+        (2, "sku", duplicate),
+        (3, "price", "price `abc` is not a number"),
+        (3, "sku", duplicate),
+    ]
+    assert (job.count_create, job.count_update, job.count_invalid) == (0, 0, 2)
+    job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    assert job.status == "applied"
+    assert not Variant.objects.exists() and not Product.objects.exists()
+
+
+def test_duplicate_sku_and_location_beside_a_row_with_another_error(hq_admin, store_a):
+    VariantFactory(sku="A")
+    data = b"sku,location,on_hand\nA,SA1,5\nA,sa1,abc\n"
+    job = run(hq_admin, data, filename="s.csv", mode="skip_invalid")
+    assert job.status == "previewed", job.message
+    duplicate = "sku and location `A` appears on rows 2, 3: each may appear once"
+    assert [(e["row"], e["column"], e["message"]) for e in job.row_errors] == [
+        (2, "sku", duplicate),
+        (3, "on_hand", "on_hand `abc` is not a whole number"),
+        (3, "sku", duplicate),
+    ]
+    job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    assert job.status == "applied"
+    assert not Movement.objects.exists() and not StockLevel.objects.exists()

@@ -130,14 +130,17 @@ def test_manager_all_or_nothing_with_foreign_rows_writes_nothing(manager_a, stor
 
 def test_stock_sheet_row_errors(hq_admin, store_a):
     VariantFactory(sku="A")
+    VariantFactory(sku="B")
+    VariantFactory(sku="C")
     VariantFactory(sku="LOT", tracking="lot")
+    # One sku per row at SA1: the same sku and location twice is a duplicate error.
     rows = [
         ["NOPE", "SA1", "1", ""],
         ["A", "ZZ9", "1", ""],
         ["A", "SA1", "1", "2"],
-        ["A", "SA1", "-1", ""],
+        ["B", "SA1", "-1", ""],
         ["LOT", "SA1", "1", ""],
-        ["A", "SA1", "", "-1"],
+        ["C", "SA1", "", "-1"],
     ]
     job = run(hq_admin, csv_bytes(rows, header=STOCK_HEADER))
     messages = [(e["row"], e["message"]) for e in job.row_errors]
