@@ -186,7 +186,13 @@ def stock_apply(
     available; on hand never goes below what is reserved or below zero, except with
     `allow_short` (a POS sale of goods already in the customer's hand), where the change
     is recorded and reported as a Shortfall for the caller to raise a discrepancy -
-    and the location's policy decides whether on hand may actually go negative.
+    and the location's policy decides whether on hand may actually go negative. Where
+    it may not (StockLevel.negative_allowed=False), on hand goes down as far as zero and
+    never below reserved: the shelf is the truth, so a sale that takes units set aside
+    for pickups cuts `reserved` down to on hand, and the Discrepancy (referencing the
+    sale) carries the shortfall of those reservations for a manager to re-allocate;
+    the pickups then release or collect only what is still reserved and are flagged
+    for review (apps.sales.services).
 
     Raises ValidationFailed (a zero change, releasing more than is reserved) and
     InsufficientStock with extra {"lines": [{"sku", "requested", "available"}]}.
@@ -315,9 +321,11 @@ def _plan_locked(changes, actor, reference_type, reference_id, allow_short) -> _
         if change.on_hand < 0 and new_on_hand < new_reserved:
             shortage = min(-change.on_hand, new_reserved - new_on_hand)
             shortfalls.append((level, change, shortage))
-            if new_on_hand < 0 and not level.negative_allowed:
-                # The location forbids negative stock: the sale is still recorded, but
-                # on hand stops at zero; the discrepancy carries the difference.
+            if not level.negative_allowed:
+                # The location forbids negative stock (and on hand below reserved): the
+                # sale is still recorded, on hand stops at zero, and units set aside for
+                # pickups that the customer took are no longer reserved. The discrepancy
+                # carries the difference; the pickups close with what is still reserved.
                 new_on_hand = max(0, new_on_hand)
                 new_reserved = min(new_reserved, new_on_hand)
         level.on_hand, level.reserved = new_on_hand, new_reserved

@@ -71,3 +71,40 @@ def test_short_sale_raises_a_discrepancy_with_its_reference(variant, store_a):
     discrepancy = Discrepancy.objects.get()
     assert (discrepancy.quantity_short, discrepancy.reference_id) == (2, "SA1-000001")
     assert discrepancy.status == "open"
+
+
+def test_no_negative_sale_of_reserved_units_cuts_reserved_and_raises_a_discrepancy(
+    variant, store_a
+):
+    from apps.inventory.models import Discrepancy
+
+    store_a.allows_negative_stock = False
+    store_a.save()
+    apply(StockChange(variant.pk, store_a.pk, Reason.RECEIPT, on_hand=2))
+    apply(StockChange(variant.pk, store_a.pk, Reason.RESERVATION, reserved=2))
+    with transaction.atomic():
+        result = stock_apply(
+            changes=[StockChange(variant.pk, store_a.pk, Reason.SALE, on_hand=-1)],
+            actor=Actor(),
+            reference_type="sale",
+            reference_id="SA1-000002",
+            allow_short=True,
+        )
+    level = StockLevel.objects.get()
+    assert (level.on_hand, level.reserved) == (1, 1)
+    sale = Movement.objects.get(reason=Reason.SALE)
+    assert (sale.delta_on_hand, sale.delta_reserved, sale.on_hand_after, sale.reserved_after) == (
+        -1,
+        -1,
+        1,
+        1,
+    )
+    assert sum(Movement.objects.values_list("delta_on_hand", flat=True)) == 1
+    assert sum(Movement.objects.values_list("delta_reserved", flat=True)) == 1
+    assert [s.quantity_short for s in result.shortfalls] == [1]
+    discrepancy = Discrepancy.objects.get()
+    assert (discrepancy.quantity_short, discrepancy.reference_type, discrepancy.reference_id) == (
+        1,
+        "sale",
+        "SA1-000002",
+    )
