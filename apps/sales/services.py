@@ -21,6 +21,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from apps.accounts.models import ApiClient
+from apps.catalog.models import Variant
 from apps.core.errors import (
     InactiveSku,
     InsufficientStock,
@@ -398,25 +399,66 @@ def _pickup_lock(*, number: str, location: Location | None) -> Order:
     return order
 
 
+def _still_reserved(order: Order) -> tuple[list[tuple[Variant, int]], list[str]]:
+    """The order's units per variant, cut to what its location still has reserved, and
+    the cut lines ("SKU kept/ordered").
+
+    A POS sale at a location that forbids negative stock may have taken units set aside
+    for pickups (the shelf is the truth; the ledger cut `reserved` and raised a
+    Discrepancy), so an order may find fewer reserved units than it holds. The levels
+    stay locked until commit, so nothing cuts them between this read and the move.
+    """
+    ordered: dict[int, int] = {}
+    variants: dict[int, Variant] = {}
+    for line in order.lines.select_related("variant"):
+        ordered[line.variant_id] = ordered.get(line.variant_id, 0) + line.quantity
+        variants[line.variant_id] = line.variant
+    reserved = dict(
+        StockLevel.objects.select_for_update()
+        .filter(location_id=order.location_id, variant_id__in=sorted(ordered))
+        .order_by("variant_id")
+        .values_list("variant_id", "reserved")
+    )
+    lines: list[tuple[Variant, int]] = []
+    cut: list[str] = []
+    for variant_id, quantity in sorted(ordered.items()):
+        units = min(quantity, reserved.get(variant_id, 0))
+        if units < quantity:
+            cut.append(f"{variants[variant_id].sku} {units}/{quantity}")
+        if units:
+            lines.append((variants[variant_id], units))
+    return lines, cut
+
+
 def _pickup_move(order: Order, to: str, actor) -> Order:
+    """Ready, collect, cancel or expire a pickup. Closing it releases (or collects) what
+    is still reserved for it; where a sale took some of its reserved units, the order
+    closes all the same and is flagged for review instead of being stuck open.
+    Raises InvalidTransition."""
     if order.status not in _ALLOWED[to]:
         raise InvalidTransition(f"Order {order.number} is {order.status}; it cannot become {to}.")
     now = timezone.now()
     if to in (Status.COLLECTED, Status.CANCELLED, Status.EXPIRED):
-        lines = [(line.variant, line.quantity) for line in order.lines.select_related("variant")]
+        lines, cut = _still_reserved(order)
         move = stock_collect if to == Status.COLLECTED else stock_release
-        move(
-            location=order.location,
-            lines=lines,
-            actor=actor,
-            reference_type="order",
-            reference_id=order.number,
-        )
+        if lines:
+            move(
+                location=order.location,
+                lines=lines,
+                actor=actor,
+                reference_type="order",
+                reference_id=order.number,
+            )
+        if cut:
+            reasons = [r for r in order.review_reason.split("; ") if r]
+            reasons.append(f"{to} with reservation cut by a sale: {', '.join(cut)}")
+            order.needs_review = True
+            order.review_reason = "; ".join(reasons)[:255]
         order.closed_at = now
     else:
         order.ready_at = now
     order.status = to
-    order.save(update_fields=["status", "closed_at", "ready_at"])
+    order.save(update_fields=["status", "closed_at", "ready_at", "needs_review", "review_reason"])
     _pickup_event(order)
     return order
 

@@ -5,7 +5,8 @@ import pytest
 from django.utils import timezone
 
 from apps.core.events import events_after, location_stream
-from apps.inventory.models import Movement, StockLevel
+from apps.inventory.models import Discrepancy, Movement, StockLevel
+from apps.sales import tasks
 from apps.sales.models import Order, Return
 from apps.sales.tasks import pickups_expire
 from tests.factories import pos_device
@@ -293,3 +294,129 @@ def test_quote_names_the_unknown_sku(device_api, stocked):
 
 def test_integration_cannot_read_pickups(integration_api, stocked):
     assert integration_api.get("/api/v1/pickups").status_code == 403
+
+
+@pytest.fixture
+def pickup_cut_by_a_sale(integration_api, device_api, store_a, tee):
+    """A no-negative store with 1 tee on hand, reserved for a pickup; the till sells 3
+    tees anyway (the shelf is the truth): the sale is recorded, the reservation cut."""
+    store_a.allows_negative_stock = False
+    store_a.save()
+    receive(store_a, tee, 1)
+    body = online_body(
+        lines=[{"sku": "TEE-M", "quantity": 1}], payments=[{"method": "card", "amount": "19.90"}]
+    )
+    pickup = integration_api.post("/api/v1/online-orders", body, format="json")
+    assert pickup.status_code == 201, pickup.json()
+    assert level(store_a, tee) == (1, 1)
+    sale = device_api.post(
+        "/api/v1/sales",
+        sale_body(
+            lines=[{"sku": "TEE-M", "quantity": 3}],
+            payments=[{"method": "card", "amount": "59.70"}],
+        ),
+        format="json",
+    )
+    assert sale.status_code == 201, sale.json()
+    assert level(store_a, tee) == (0, 0)
+    discrepancy = Discrepancy.objects.get()
+    assert (discrepancy.quantity_short, discrepancy.reference_type, discrepancy.reference_id) == (
+        3,
+        "sale",
+        sale.json()["number"],
+    )
+    return pickup.json()["number"]
+
+
+def closed_with_review(number, status):
+    order = Order.objects.get(number=number)
+    assert (order.status, order.needs_review) == (status, True)
+    assert order.review_reason == f"{status} with reservation cut by a sale: TEE-M 0/1"
+    assert order.closed_at is not None
+    assert not Movement.objects.filter(reference_type="order", reference_id=number).exclude(
+        reason="reservation"
+    )
+
+
+def test_pickup_cut_by_a_sale_can_still_be_cancelled(
+    device_api, pickup_cut_by_a_sale, store_a, tee
+):
+    response = device_api.post(f"/api/v1/pickups/{pickup_cut_by_a_sale}/cancel")
+    assert response.status_code == 200, response.json()
+    closed_with_review(pickup_cut_by_a_sale, "cancelled")
+    assert level(store_a, tee) == (0, 0)
+
+
+def test_pickup_cut_by_a_sale_can_still_expire(pickup_cut_by_a_sale, store_a, tee):
+    Order.objects.filter(number=pickup_cut_by_a_sale).update(
+        pickup_expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    assert pickups_expire() == 1
+    closed_with_review(pickup_cut_by_a_sale, "expired")
+    assert level(store_a, tee) == (0, 0)
+
+
+def test_pickup_cut_by_a_sale_can_still_be_collected_with_review(
+    device_api, pickup_cut_by_a_sale, store_a, tee
+):
+    assert device_api.post(f"/api/v1/pickups/{pickup_cut_by_a_sale}/ready").status_code == 200
+    response = device_api.post(f"/api/v1/pickups/{pickup_cut_by_a_sale}/collect")
+    assert response.status_code == 200, response.json()
+    closed_with_review(pickup_cut_by_a_sale, "collected")
+    assert level(store_a, tee) == (0, 0)
+
+
+def test_pickup_partly_cut_collects_what_is_still_reserved(
+    integration_api, device_api, store_a, tee
+):
+    store_a.allows_negative_stock = False
+    store_a.save()
+    receive(store_a, tee, 2)
+    body = online_body(
+        lines=[{"sku": "TEE-M", "quantity": 2}], payments=[{"method": "card", "amount": "39.80"}]
+    )
+    number = integration_api.post("/api/v1/online-orders", body, format="json").json()["number"]
+    sale = device_api.post(
+        "/api/v1/sales",
+        sale_body(
+            lines=[{"sku": "TEE-M", "quantity": 1}],
+            payments=[{"method": "card", "amount": "19.90"}],
+        ),
+        format="json",
+    )
+    assert sale.status_code == 201, sale.json()
+    assert level(store_a, tee) == (1, 1)
+    assert Discrepancy.objects.get().quantity_short == 1
+    response = device_api.post(f"/api/v1/pickups/{number}/collect")
+    assert response.status_code == 200, response.json()
+    assert level(store_a, tee) == (0, 0)
+    order = Order.objects.get(number=number)
+    assert (order.status, order.needs_review) == ("collected", True)
+    assert order.review_reason == "collected with reservation cut by a sale: TEE-M 1/2"
+    collected = Movement.objects.get(reference_type="order", reference_id=number, reason="sale")
+    assert (collected.delta_on_hand, collected.delta_reserved) == (-1, -1)
+
+
+def test_one_failing_pickup_does_not_stop_the_expiry_run(
+    integration_api, stocked, store_a, tee, monkeypatch
+):
+    numbers = [
+        integration_api.post("/api/v1/online-orders", online_body(), format="json").json()["number"]
+        for _ in range(2)
+    ]
+    Order.objects.filter(number__in=numbers).update(
+        pickup_expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    broken = Order.objects.get(number=numbers[0]).pk
+    real_expire = tasks.pickup_expire
+
+    def expire(*, order_id, now=None):
+        if order_id == broken:
+            raise RuntimeError("boom")
+        return real_expire(order_id=order_id, now=now)
+
+    monkeypatch.setattr(tasks, "pickup_expire", expire)
+    assert pickups_expire() == 1
+    statuses = dict(Order.objects.filter(number__in=numbers).values_list("number", "status"))
+    assert statuses == {numbers[0]: "reserved", numbers[1]: "expired"}
+    assert level(store_a, tee) == (10, 2)
