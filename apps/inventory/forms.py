@@ -6,10 +6,13 @@ shows the same message and code the API would, next to the field it is about.
 
 from __future__ import annotations
 
+from datetime import date
+
 from django import forms
 
 from apps.core.errors import DomainError
 
+from .ledger import QUANTITY_MAX
 from .models import Movement
 from .transfers import LineInput
 
@@ -74,6 +77,8 @@ class AdjustmentForm(forms.Form):
             raise forms.ValidationError("Enter a whole number of units, e.g. -2 or 5.") from None
         if delta == 0:
             raise forms.ValidationError("The change must not be zero.")
+        if abs(delta) > QUANTITY_MAX:
+            raise forms.ValidationError(f"Change at most {QUANTITY_MAX:,} units at a time.")
         return delta
 
 
@@ -111,6 +116,11 @@ class TransferForm(forms.Form):
         return parsed
 
 
+# Filter dates outside this range cannot be turned into aware datetimes everywhere.
+DATE_MIN = date(1900, 1, 1)
+DATE_MAX = date(9998, 12, 31)
+
+
 class MovementFilterForm(forms.Form):
     location = forms.ChoiceField(required=False)
     sku = forms.CharField(required=False, max_length=64)
@@ -119,6 +129,17 @@ class MovementFilterForm(forms.Form):
     )
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("date_from", "date_to"):
+            day = cleaned.get(name)
+            if day is not None and not DATE_MIN <= day <= DATE_MAX:
+                self.add_error(name, f"Enter a date between {DATE_MIN} and {DATE_MAX}.")
+        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            self.add_error("date_to", "The end date is before the start date.")
+        return cleaned
 
     def __init__(self, *args, locations=(), **kwargs):
         super().__init__(*args, **kwargs)

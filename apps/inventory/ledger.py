@@ -145,6 +145,9 @@ def _select_for_update(by_location: dict[int, list[int]]) -> dict[tuple[int, int
 
 # At most this many levels go through the one-UPDATE-per-level fast path.
 FAST_PATH_MAX_LEVELS = 8
+# The most units one change may move, and the bound of every quantity a user types
+# (a store's stock; generous, and far inside the int32 columns).
+QUANTITY_MAX = 1_000_000
 
 _FAST_UPDATE_SQL = """
 UPDATE inventory_stocklevel
@@ -194,7 +197,8 @@ def stock_apply(
     the pickups then release or collect only what is still reserved and are flagged
     for review (apps.sales.services).
 
-    Raises ValidationFailed (a zero change, releasing more than is reserved) and
+    Raises ValidationFailed (a zero change, more than QUANTITY_MAX units, releasing more
+    than is reserved) and
     InsufficientStock with extra {"lines": [{"sku", "requested", "available"}]}.
     Either way the balances are as before.
     """
@@ -203,6 +207,8 @@ def stock_apply(
     for change in changes:
         if change.on_hand == 0 and change.reserved == 0:
             raise ValidationFailed("A stock change must change something.")
+        if abs(change.on_hand) > QUANTITY_MAX or abs(change.reserved) > QUANTITY_MAX:
+            raise ValidationFailed(f"A stock change may move at most {QUANTITY_MAX:,} units.")
     if not changes:
         return AppliedStock(movements=[], levels={}, shortfalls=[])
     reference_id = str(reference_id)

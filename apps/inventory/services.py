@@ -34,7 +34,15 @@ from apps.stores.models import Location
 from apps.stores.selectors import location_list_managed, location_list_visible
 
 from .alerts import alerts_evaluate
-from .ledger import Actor, AppliedStock, Reason, StockChange, levels_lock, stock_apply
+from .ledger import (
+    QUANTITY_MAX,
+    Actor,
+    AppliedStock,
+    Reason,
+    StockChange,
+    levels_lock,
+    stock_apply,
+)
 from .models import Discrepancy, Lot, LotLevel, Serial, StockLevel
 
 Tracking = Variant.Tracking
@@ -55,9 +63,14 @@ class SellLine:
 
 
 def _quantity(value, field_name: str = "quantity", *, signed: bool = False) -> int:
-    """A whole, positive number of units (or non-zero where `signed`)."""
+    """A whole, positive number of units (or non-zero where `signed`), at most
+    QUANTITY_MAX units either way."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed.for_field(field_name, "The quantity must be a whole number.")
+    if abs(value) > QUANTITY_MAX:
+        raise ValidationFailed.for_field(
+            field_name, f"The quantity must be at most {QUANTITY_MAX:,} units."
+        )
     if signed and value == 0:
         raise ValidationFailed.for_field(field_name, "The change must not be zero.")
     if not signed and value <= 0:

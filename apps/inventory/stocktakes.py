@@ -28,7 +28,7 @@ from apps.core.errors import (
 from apps.stores.models import Location
 from apps.stores.selectors import location_can_manage, location_list_visible
 
-from .ledger import Actor, Reason, StockChange, levels_lock, stock_apply
+from .ledger import QUANTITY_MAX, Actor, Reason, StockChange, levels_lock, stock_apply
 from .models import LotLevel, StockLevel, Stocktake, StocktakeLine
 from .transfers import quantity_parse, variant_by_code
 
@@ -160,6 +160,8 @@ def stocktake_count(
     if line is None:
         line = StocktakeLine(stocktake=stocktake, variant=variant, counted=0)
     line.counted = quantity if quantity is not None else line.counted + int(increment)
+    if not 0 <= line.counted <= QUANTITY_MAX:
+        raise ValidationFailed.for_field("counted", f"Count at most {QUANTITY_MAX:,} units.")
     line.expected = on_hand
     line.save()
     line.variant = variant

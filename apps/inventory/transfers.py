@@ -32,7 +32,7 @@ from apps.core.errors import (
 from apps.stores.models import Location
 from apps.stores.selectors import location_can_manage, location_list_visible
 
-from .ledger import Actor, Reason, StockChange, levels_lock, stock_apply
+from .ledger import QUANTITY_MAX, Actor, Reason, StockChange, levels_lock, stock_apply
 from .models import LotLevel, Serial, Transfer, TransferLine
 
 Status = Transfer.Status
@@ -66,12 +66,17 @@ def variant_by_code(code: str) -> Variant:
 
 
 def quantity_parse(value, *, field: str = "quantity", allow_zero: bool = False) -> int:
-    """A whole, positive number of units (zero too where allowed). Raises ValidationFailed."""
+    """A whole, positive number of units (zero too where allowed), at most QUANTITY_MAX.
+    Raises ValidationFailed."""
     text = str(value).strip() if value is not None else ""
+    if len(text) > 12:  # int() of a huge string is slow; no valid quantity is this long
+        raise ValidationFailed.for_field(field, f"Enter at most {QUANTITY_MAX:,} units.")
     try:
         number = int(text)
     except ValueError:
         raise ValidationFailed.for_field(field, "Enter a whole number of units.") from None
+    if number > QUANTITY_MAX:
+        raise ValidationFailed.for_field(field, f"Enter at most {QUANTITY_MAX:,} units.")
     if number < 0 or (number == 0 and not allow_zero):
         detail = "Enter zero or more units." if allow_zero else "Enter a quantity above zero."
         raise ValidationFailed.for_field(field, detail)

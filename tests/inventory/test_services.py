@@ -5,6 +5,7 @@ import contextlib
 from datetime import date
 
 import pytest
+from django.db import transaction
 
 from apps.catalog.models import Variant
 from apps.core.errors import (
@@ -16,7 +17,7 @@ from apps.core.errors import (
     ValidationFailed,
 )
 from apps.core.models import Event
-from apps.inventory.ledger import Actor
+from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
 from apps.inventory.models import Discrepancy, LotLevel, Movement, Serial, StockLevel
 from apps.inventory.services import (
     SellLine,
@@ -95,7 +96,7 @@ def test_second_receive_uses_the_fast_path_and_keeps_seq_order(tee, store_a):
     ]
 
 
-@pytest.mark.parametrize("quantity", [0, -1, 1.5, "3", True, None])
+@pytest.mark.parametrize("quantity", [0, -1, 1.5, "3", True, None, 1_000_001, 10**20])
 def test_receive_refuses_bad_quantities_and_changes_nothing(tee, store_a, quantity):
     stock_receive(location=store_a, variant=tee, quantity=1, actor=None)
     before = snapshot()
@@ -146,7 +147,15 @@ def test_adjust_refused_for_others_and_nothing_changes(
 
 
 @pytest.mark.parametrize(
-    ("delta", "reason"), [(0, "adjustment"), (2.5, "adjustment"), (3, "write_off"), (1, "theft")]
+    ("delta", "reason"),
+    [
+        (0, "adjustment"),
+        (2.5, "adjustment"),
+        (3, "write_off"),
+        (1, "theft"),
+        (1_000_001, "adjustment"),
+        (-(10**11), "write_off"),
+    ],
 )
 def test_adjust_bad_input(tee, store_a, manager_a, delta, reason):
     stock_receive(location=store_a, variant=tee, quantity=5, actor=None)
@@ -367,3 +376,18 @@ def test_refused_change_inside_a_callers_transaction_leaves_no_trace(tee, store_
             actor=Actor(),
         )
     assert snapshot() == before
+
+
+def test_the_ledger_refuses_a_change_beyond_the_quantity_bound(tee, store_a):
+    stock_receive(location=store_a, variant=tee, quantity=5, actor=None)
+    before = snapshot()
+    for on_hand, reserved in ((1_000_001, 0), (-(10**11), 0), (0, 10**11)):
+        change = StockChange(
+            tee.pk, store_a.pk, Reason.ADJUSTMENT, on_hand=on_hand, reserved=reserved
+        )
+        with pytest.raises(ValidationFailed) as caught, transaction.atomic():
+            stock_apply(changes=[change], actor=Actor())
+        assert "at most 1,000,000 units" in caught.value.detail
+    assert snapshot() == before
+    stock_adjust(location=store_a, variant=tee, delta=1_000_000, actor=None)
+    assert level(store_a, tee) == (1_000_005, 0)

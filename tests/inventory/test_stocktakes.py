@@ -132,7 +132,7 @@ def test_bad_input_and_other_stores_change_nothing(store_a, store_b, tee, manage
     before = snapshot()
     with pytest.raises(UnknownSku):
         stocktake_count(stocktake=stocktake, actor=manager_a, code="999999999")
-    for bad in ("-1", "1.5", "x"):
+    for bad in ("-1", "1.5", "x", "1000001", "99999999999999999999", 10**20):
         with pytest.raises(ValidationFailed):
             stocktake_count(stocktake=stocktake, actor=manager_a, variant=tee, counted=bad)
     for action in (stocktake_post, stocktake_cancel):
@@ -173,3 +173,13 @@ def test_serial_tracked_goods_are_not_counted_by_quantity(store_a, manager_a):
     with pytest.raises(ValidationFailed):
         stocktake_count(stocktake=stocktake, actor=manager_a, code="PHONE", counted=1)
     assert StocktakeLine.objects.count() == 0
+
+
+def test_a_count_of_the_bound_is_taken_and_one_more_scan_is_refused(store_a, tee, manager_a):
+    stocktake = stocktake_start(location=store_a, actor=manager_a)
+    line = stocktake_count(stocktake=stocktake, actor=manager_a, variant=tee, counted="1000000")
+    assert line.counted == 1_000_000
+    before = snapshot()
+    with pytest.raises(ValidationFailed), transaction.atomic():
+        stocktake_count(stocktake=stocktake, actor=manager_a, variant=tee)
+    assert snapshot() == before

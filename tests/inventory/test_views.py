@@ -9,6 +9,7 @@ from django.db import transaction
 from django.urls import path, reverse
 from openpyxl import load_workbook
 
+from apps.core.errors import NotFound
 from apps.inventory.consumers import BackofficeStockConsumer
 from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
 from apps.inventory.models import (
@@ -19,6 +20,7 @@ from apps.inventory.models import (
     StocktakeLine,
     Transfer,
 )
+from apps.inventory.services import stock_adjust
 from apps.inventory.stocktakes import stocktake_count, stocktake_start
 from apps.inventory.transfers import LineInput, transfer_create, transfer_ship
 from tests.factories import BarcodeFactory, LocationFactory, VariantFactory
@@ -161,6 +163,46 @@ def test_movements_filter_and_csv_export_escapes_formulas(client_a, store_a, sto
     ]
 
 
+@pytest.mark.parametrize(
+    ("params", "error_field"),
+    [
+        ({"page": "99999999999999999999"}, None),
+        ({"page": "-5"}, None),
+        ({"page": "abc"}, None),
+        ({"page": "1e9"}, None),
+        ({"date_from": "2026-13-45"}, "date_from"),
+        ({"date_to": "9999-12-31"}, "date_to"),
+        ({"date_from": "0001-01-01"}, "date_from"),
+        ({"date_from": "2026-05-02", "date_to": "2026-05-01"}, "date_to"),
+        ({"reason": "theft"}, "reason"),
+        ({"location": "SB1"}, "location"),
+        ({"location": "NOPE"}, "location"),
+        ({"sku": "NOPE"}, None),
+        ({"sku": "x" * 500}, "sku"),
+    ],
+)
+def test_bad_movement_parameters_never_fail(client_a, store_a, store_b, tee, params, error_field):
+    apply(tee, store_b, 3)  # a row the manager of A must never see
+    response = client_a.get(reverse("stock:movements"), params)
+    assert response.status_code == 200
+    page = response.context["page"]
+    assert 1 <= page.number <= 10**6
+    assert {m.location_id for m in page.object_list} <= {store_a.pk}
+    form = response.context["form"]
+    if error_field:
+        assert list(form.errors) == [error_field]
+        assert response.context["page"].object_list  # unfiltered, still listed
+    else:
+        assert not form.errors
+
+
+def test_movements_page_past_the_end_is_empty_not_an_error(client_a, store_a, tee):
+    response = client_a.get(reverse("stock:movements"), {"page": "99999999999999999999"})
+    assert response.status_code == 200
+    assert response.context["page"].number == 10**6
+    assert response.context["page"].object_list == []
+
+
 def test_movements_xlsx_export(client_a, store_a, tee):
     response = client_a.get(reverse("stock:movements"), {"export": "xlsx"})
     sheet = load_workbook(io.BytesIO(response.content)).active
@@ -188,6 +230,8 @@ def test_adjustment_form_shows_errors_inline_and_changes_nothing(client_a, store
         ({"code": "TEE-M", "delta": "1.5"}, 400, "delta"),
         ({"code": "TEE-M", "delta": "0"}, 400, "delta"),
         ({"code": "TEE-M", "delta": "-13"}, 409, None),
+        ({"code": "TEE-M", "delta": "1000001"}, 400, "delta"),
+        ({"code": "TEE-M", "delta": "-99999999999"}, 400, "delta"),
     ]
     for fields, status, field in bad:
         data = {"location": "SA1", "reason": "adjustment", "note": "", **fields}
@@ -215,7 +259,23 @@ def test_adjusting_another_managers_store_changes_nothing(client, manager_b, sto
         reverse("stock:adjust"),
         {"location": "SA1", "code": "TEE-M", "delta": "5", "reason": "adjustment"},
     )
-    assert response.status_code == 400  # SA1 is not even a choice for them
+    # The form refuses it first: SA1 is not even a choice for them.
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "location": ["Select a valid choice. SA1 is not one of the available choices."]
+    }
+    assert b'data-testid="error-location"' in response.content
+    assert stock_state() == before
+
+
+def test_the_adjust_service_refuses_another_managers_store(manager_b, store_a, tee):
+    """Behind the form, the service checks the scope itself: store A does not exist for
+    store B's manager."""
+    before = stock_state()
+    with pytest.raises(NotFound):
+        stock_adjust(location=store_a, variant=tee, delta=5, actor=manager_b)
+    with pytest.raises(NotFound):
+        stock_adjust(location=store_a, variant=tee, delta=-1, reason="write_off", actor=manager_b)
     assert stock_state() == before
 
 
@@ -240,6 +300,16 @@ def test_transfer_screens_create_ship_receive_short(client, hq_admin, warehouse,
 
     client.post(reverse("stock:transfer_action", args=[transfer.pk, "ship"]))
     line = transfer.lines.get()
+    before = stock_state()
+    for huge in ("1000001", "99999999999999999999"):
+        response = client.post(
+            reverse("stock:transfer_action", args=[transfer.pk, "receive"]),
+            {f"count_{line.pk}": huge},
+            **HTMX,
+        )
+        assert response.status_code == 400
+        assert b"at most 1,000,000 units" in response.content
+    assert stock_state() == before
     response = client.post(
         reverse("stock:transfer_action", args=[transfer.pk, "receive"]),
         {f"count_{line.pk}": "3"},
@@ -269,6 +339,8 @@ def test_transfer_screens_create_ship_receive_short(client, hq_admin, warehouse,
         ({"destination": "SA1", "lines": "TEE-M 1.5"}, "lines"),
         ({"destination": "SA1", "lines": "NOPE 1"}, "lines"),
         ({"destination": "SA1", "lines": "   "}, "lines"),
+        ({"destination": "SA1", "lines": "TEE-M 1000001"}, "lines"),
+        ({"destination": "SA1", "lines": "TEE-M 99999999999999999999"}, "lines"),
     ],
 )
 def test_transfer_form_bad_input_is_400_inline(
@@ -341,6 +413,10 @@ def test_stocktake_screens_start_scan_review_post(client_a, store_a, tee):
     assert b"No SKU or barcode" in response.content
     response = client_a.post(scan, {"code": "TEE-M", "quantity": "-1"}, **HTMX)
     assert response.status_code == 400
+    for huge in ("1000001", "99999999999999999999"):
+        response = client_a.post(scan, {"code": "TEE-M", "quantity": huge}, **HTMX)
+        assert response.status_code == 400
+        assert b"at most 1,000,000 units" in response.content
     assert stock_state() == before
 
     client_a.post(scan, {"code": "TEE-M", "quantity": "10"}, **HTMX)

@@ -43,7 +43,7 @@ from ..transfers import (
     transfer_receive,
     transfer_ship,
 )
-from .common import PAGE_SIZE, or_404
+from .common import PAGE_SIZE, or_404, page_number
 
 # --- transfers ---------------------------------------------------------------------
 
@@ -54,7 +54,9 @@ def transfer_list(request):
     status = request.GET.get("status", "")
     if status in Transfer.Status.values:
         transfers = transfers.filter(status=status)
-    page = Paginator(transfers.order_by("-pk"), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(transfers.order_by("-pk"), PAGE_SIZE).get_page(
+        page_number(request.GET.get("page"))
+    )
     return render_page(
         request,
         "inventory/transfer_list.html",
@@ -171,7 +173,7 @@ def transfer_action(request, pk: int, action: str):
 @login_required
 def stocktake_list(request):
     stocktakes = stocktake_list_visible(request.user).order_by("-pk")
-    page = Paginator(stocktakes, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(stocktakes, PAGE_SIZE).get_page(page_number(request.GET.get("page")))
     managed = list(location_list_managed(request.user).order_by("code"))
     return render_page(
         request,

@@ -37,7 +37,7 @@ from ..transfers import (
     in_transit_by_destination,
     variant_by_code,
 )
-from .common import EXPORT_LIMIT, MOVEMENT_PAGE_SIZE, PAGE_SIZE, visible_or_404
+from .common import EXPORT_LIMIT, MOVEMENT_PAGE_SIZE, PAGE_SIZE, page_number, visible_or_404
 
 # --- stock at a location ---------------------------------------------------------------
 
@@ -91,7 +91,7 @@ def _stock_page(request, location):
         plain = plain.filter(variant_id__in=matching)
     paginator = Paginator(levels, PAGE_SIZE)
     paginator.count = plain.count()
-    page = paginator.get_page(request.GET.get("page"))
+    page = paginator.get_page(page_number(request.GET.get("page")))
     return render_page(
         request,
         "inventory/stock_list.html",
@@ -201,10 +201,7 @@ class _Page:
 
 
 def _page_without_count(rows, number, size: int) -> _Page:
-    try:
-        number = max(1, int(number or 1))
-    except ValueError:
-        number = 1
+    number = page_number(number)
     start = (number - 1) * size
     found = list(rows[start : start + size + 1])
     return _Page(object_list=found[:size], number=number, has_next=len(found) > size)
@@ -337,5 +334,5 @@ def adjustment(request):
 @login_required
 def alert_list(request):
     alerts = alerts_open_for(request.user)
-    page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(alerts, PAGE_SIZE).get_page(page_number(request.GET.get("page")))
     return render_page(request, "inventory/alerts.html", {"page": page})
