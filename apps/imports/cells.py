@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from decimal import Decimal
 
 from apps.core.money import parse_money
@@ -17,8 +18,43 @@ class CellError(ValueError):
     pass
 
 
+# Line breaks and tabs are text (a description may have several lines); any other
+# control character (NUL above all, which PostgreSQL refuses to store) is damage.
+TEXT_CONTROLS_ALLOWED = frozenset("\t\n\r")
+
+
+def control_character(value: str, allowed=TEXT_CONTROLS_ALLOWED) -> str | None:
+    """The first control character (Unicode category Cc) in value not in allowed."""
+    for ch in value:
+        if ch not in allowed and unicodedata.category(ch) == "Cc":
+            return ch
+    return None
+
+
+def control_message(what: str, ch: str) -> str:
+    return f"{what} contains a control character (U+{ord(ch):04X}): remove it"
+
+
+def printable(text: str) -> str:
+    """text with its control characters other than line breaks and tabs shown as
+    escapes (`\\x00`), for messages and values stored on the job or shown on screen."""
+    if not isinstance(text, str) or control_character(text) is None:
+        return text
+    return "".join(
+        ch
+        if ch in TEXT_CONTROLS_ALLOWED or unicodedata.category(ch) != "Cc"
+        else f"\\x{ord(ch):02x}"
+        if ord(ch) < 256
+        else f"\\u{ord(ch):04x}"
+        for ch in text
+    )
+
+
 def code_text(value: str, what: str) -> str:
     """A SKU or barcode: text, leading zeros kept, never a number Excel rounded."""
+    ch = control_character(value, allowed=frozenset())
+    if ch is not None:
+        raise CellError(control_message(what, ch))
     if ("E" in value or "e" in value) and SCIENTIFIC.match(value):
         raise CellError(
             f"{what} `{value}` is in scientific notation: Excel destroyed the number. "

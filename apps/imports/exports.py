@@ -12,6 +12,7 @@ from openpyxl import Workbook
 
 from apps.stores.selectors import location_list_managed, location_list_visible
 
+from .cells import printable
 from .formats import CATALOG_COLUMNS, STOCK_COLUMNS
 from .resources import CatalogResource, StockResource, formula_escape
 
@@ -26,9 +27,10 @@ def rows_write(header: list[str], rows, file_type: str) -> bytes:
     if file_type == "xlsx":
         workbook = Workbook(write_only=True)
         sheet = workbook.create_sheet("Sheet1")
-        sheet.append(header)
+        # openpyxl refuses control characters; the csv keeps the user's cells as given.
+        sheet.append([printable(cell) for cell in header])
         for row in rows:
-            sheet.append([formula_escape(cell) for cell in row])
+            sheet.append([printable(formula_escape(cell)) for cell in row])
         buffer = io.BytesIO()
         workbook.save(buffer)
         return buffer.getvalue()

@@ -28,6 +28,7 @@ from apps.inventory.ledger import Actor, StockChange, stock_apply
 from apps.stores.models import Location
 from apps.stores.selectors import location_list_managed
 
+from .cells import printable
 from .errors import FileRefused
 from .exports import error_file_write
 from .formats import format_detect, header_map, kind_of, rows_map, shopify_rows
@@ -178,7 +179,7 @@ def _preview_save(job: ImportJob, preview: Preview, **fields) -> None:
         count_unchanged=counts["unchanged"],
         count_invalid=counts["invalid"],
         row_errors=[e.as_dict() for e in preview.errors[:ERRORS_KEPT]],
-        warnings=preview.warnings,
+        warnings=[printable(warning) for warning in preview.warnings],
         samples=preview.samples(),
         error_file=error_path,
         updated_at=timezone.now(),

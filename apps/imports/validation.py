@@ -31,12 +31,26 @@ class RowError:
     message: str
 
     def as_dict(self) -> dict:
+        # Stored on the job (PostgreSQL refuses NUL in text and JSON) and shown on screen.
         return {
             "row": self.row,
-            "column": self.column,
-            "value": self.value,
-            "message": self.message,
+            "column": cells.printable(self.column),
+            "value": cells.printable(self.value),
+            "message": cells.printable(self.message),
         }
+
+
+def controls_mark(row: Row, errors: list[RowError]) -> bool:
+    """A row error for each cell holding a control character other than a line break
+    or tab; True when the row has none (its cells can be read further)."""
+    clean = True
+    for column, value in row.values.items():
+        ch = cells.control_character(value)
+        if ch is not None:
+            name = row.columns.get(column, column)
+            errors.append(RowError(row.number, name, value, cells.control_message(column, ch)))
+            clean = False
+    return clean
 
 
 @dataclass
@@ -162,6 +176,8 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
         )
     parsed: dict[int, dict] = {}
     for row in rows:
+        if not controls_mark(row, errors):
+            continue
         v = row.values
         out: dict = {"values": {}, "prices": {}, "stock": {}}
         ok = True

@@ -11,6 +11,7 @@ from .validation import (
     Preview,
     RowError,
     StockDiff,
+    controls_mark,
     duplicates_mark,
     levels_read,
     locations_for,
@@ -29,11 +30,18 @@ def stock_preview(rows: list[Row], *, actor) -> Preview:
             )
         )
 
-    codes = {row.values.get("location", "").strip().upper() for row in rows} - {""}
+    # Never a cell with a control character in a query (PostgreSQL refuses NUL): those
+    # rows are row errors below.
+    readable = [
+        row for row in rows if cells.control_character("".join(row.values.values())) is None
+    ]
+    codes = {row.values.get("location", "").strip().upper() for row in readable} - {""}
     locations, managed = locations_for(codes, actor)
-    known = variants_known({row.values.get("sku", "") for row in rows} - {""})
+    known = variants_known({row.values.get("sku", "") for row in readable} - {""})
     parsed: dict[int, tuple[str, int, str, int]] = {}  # row -> (sku, location_id, kind, qty)
     for row in rows:
+        if not controls_mark(row, errors):
+            continue
         v = row.values
         sku = v.get("sku", "")
         code = v.get("location", "").strip().upper()

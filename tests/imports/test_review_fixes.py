@@ -116,3 +116,69 @@ def test_duplicate_sku_and_location_beside_a_row_with_another_error(hq_admin, st
     job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
     assert job.status == "applied"
     assert not Movement.objects.exists() and not StockLevel.objects.exists()
+
+
+def padded_catalog(last_row: bytes) -> bytes:
+    """400 good rows (well past the first 4 KB), then last_row."""
+    lines = [b"sku,product_handle,product_name,price"]
+    lines += [f"P{n:04d},pad,Padding product,1".encode() for n in range(400)]
+    return b"\n".join([*lines, last_row]) + b"\n"
+
+
+def test_nul_after_the_first_4kb_is_a_row_error_and_is_never_written(hq_admin):
+    data = padded_catalog(b"B\x00X,h,Name\x00,1")
+    assert b"\x00" not in data[:4096]
+    job = run(hq_admin, data, mode="skip_invalid")
+    assert job.status == "previewed", job.message
+    assert job.row_errors == [
+        {
+            "row": 402,
+            "column": "sku",
+            "value": "B\\x00X",
+            "message": "sku contains a control character (U+0000): remove it",
+        },
+        {
+            "row": 402,
+            "column": "product_name",
+            "value": "Name\\x00",
+            "message": "product_name contains a control character (U+0000): remove it",
+        },
+    ]
+    assert (job.count_create, job.count_invalid) == (400, 1)
+    job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    assert job.status == "applied", job.message
+    assert Variant.objects.count() == 400
+    assert not Variant.objects.filter(sku__contains="X").exists()
+    assert list(Product.objects.values_list("handle", flat=True)) == ["pad"]
+
+
+@pytest.mark.parametrize("cell", ["A\x01", "A\x7f", "A\tB", "A\nB"])
+def test_a_sku_with_any_control_character_is_a_row_error(hq_admin, cell):
+    with pytest.raises(CellError):
+        cells.code_text(cell, "sku")
+
+
+def test_line_breaks_in_text_fields_are_kept(hq_admin):
+    data = b'sku,product_handle,product_name,price,description\nA,h,Tee,1,"two\r\nlines\tx"\n'
+    job = run(hq_admin, data)
+    assert job.status == "previewed" and not job.row_errors, job.row_errors
+    import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    assert Product.objects.get().description == "two\r\nlines\tx"
+
+
+def test_nul_in_a_stock_sheet_is_a_row_error(hq_admin, store_a):
+    VariantFactory(sku="A")
+    # Past the first 4 KB: 400 rows of skus not in the catalog (row errors of their own).
+    pad = b"".join(f"PAD{n:04d},SA1,1\n".encode() for n in range(400))
+    data = b"sku,location,on_hand\nA,SA1,1\n" + pad + b"A\x00,SA1,2\nA,S\x00A1,3\n"
+    assert b"\x00" not in data[:4096]
+    job = run(hq_admin, data, filename="s.csv", mode="skip_invalid")
+    assert job.status == "previewed", job.message
+    assert job.count_invalid == 402
+    assert [(e["row"], e["column"], e["message"]) for e in job.row_errors[-2:]] == [
+        (403, "sku", "sku contains a control character (U+0000): remove it"),
+        (404, "location", "location contains a control character (U+0000): remove it"),
+    ]
+    job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    assert job.status == "applied"
+    assert StockLevel.objects.get().on_hand == 1
