@@ -56,14 +56,21 @@ class QuoteIn(serializers.Serializer):
 
 
 class ClientTotalsIn(serializers.Serializer):
-    total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    # Payments must cover it, so a negative total would record a sale paying nothing.
+    total = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
 
 
 class SaleIn(QuoteIn):
     client_id = serializers.UUIDField()
     occurred_at = serializers.DateTimeField()
     associate = serializers.CharField(max_length=40, required=False, allow_null=True, default=None)
-    points_to_redeem = serializers.IntegerField(min_value=0, required=False, default=0)
+    points_to_redeem = serializers.IntegerField(
+        min_value=0,
+        required=False,
+        default=0,
+        help_text="Until loyalty exists no member has points: anything but 0 is 400 "
+        "insufficient_points.",
+    )
     payments = PaymentIn(many=True)
     offline = serializers.BooleanField(required=False, default=False)
     client_totals = ClientTotalsIn(required=False, allow_null=True, default=None)
@@ -357,6 +364,7 @@ def _sale_create(client, body) -> tuple[int, Any]:
             offline=data["offline"],
             client_total=client_totals.get("total"),
             exchange_of=data["exchange_of"],
+            points_to_redeem=data["points_to_redeem"],
         )
         return 201, order_as_dict(order)
 
@@ -394,7 +402,8 @@ class SaleSyncView(APIView):
 class SaleDetailView(APIView):
     @extend_schema(responses={200: SaleOut, 404: ErrorOut})
     def get(self, request, number: str):
-        return Response(order_as_dict(selectors.order_get_for_client(number=number)))
+        order = selectors.order_get_for_client(client=request.user, number=number)
+        return Response(order_as_dict(order))
 
 
 class ReturnCreateView(APIView):

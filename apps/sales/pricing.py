@@ -19,6 +19,10 @@ from apps.core.errors import UnknownSku, ValidationFailed
 from apps.core.money import ZERO, round_money
 from apps.stores.models import Location
 
+# The largest amount a money column (12 digits, 2 places) holds: a larger line or order
+# total is a 400 naming the field, never a database overflow (500 on PostgreSQL).
+MAX_AMOUNT = Decimal("9999999999.99")
+
 
 @dataclass(frozen=True)
 class LineInput:
@@ -100,7 +104,8 @@ def price_lines(
     coupons: Sequence[str] = (),
 ) -> Quote:
     """Price lines at a location. Raises UnknownSku and ValidationFailed, naming the
-    field (`lines.<index>.sku`, `lines.<index>.quantity`)."""
+    field (`lines.<index>.sku`, `lines.<index>.quantity`; `lines` when the order total
+    exceeds MAX_AMOUNT)."""
     if not lines:
         raise ValidationFailed.for_field("lines", "At least one line is required.")
     for index, line in enumerate(lines):
@@ -119,11 +124,16 @@ def price_lines(
             ],
         )
     priced = []
-    for line in lines:
+    for index, line in enumerate(lines):
         variant = variants[line.sku]
         unit_price = round_money(variant.effective_price)
         discount = ZERO
         total = round_money(unit_price * line.quantity - discount)
+        if unit_price * line.quantity > MAX_AMOUNT or total > MAX_AMOUNT:
+            raise ValidationFailed.for_field(
+                f"lines.{index}.quantity",
+                f"The line total would exceed {MAX_AMOUNT}; split the sale.",
+            )
         priced.append(
             QuoteLine(
                 sku=line.sku,
@@ -136,6 +146,10 @@ def price_lines(
         )
     subtotal = sum((line.unit_price * line.quantity for line in priced), ZERO)
     discount_total = sum((line.discount for line in priced), ZERO)
+    if subtotal > MAX_AMOUNT or subtotal - discount_total > MAX_AMOUNT:
+        raise ValidationFailed.for_field(
+            "lines", f"The order total would exceed {MAX_AMOUNT}; split the sale."
+        )
     return Quote(
         lines=priced,
         subtotal=round_money(subtotal),

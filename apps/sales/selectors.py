@@ -17,12 +17,20 @@ from .models import Order, OrderLine, Return
 PICKUP_LIST_LIMIT = 200
 
 
-def order_get_for_client(*, number: str) -> Order:
-    """Any location's order, for cross-store returns (pos-api.md: GET /sales/<number>)."""
+def order_get_for_client(*, client, number: str) -> Order:
+    """An order an API client may read (pos-api.md: GET /sales/<number>): any location's
+    POS sale, for cross-store returns; an online order only for the devices of its pickup
+    location and for integrations of its channel. Anything else is NotFound, so a device
+    cannot learn another store's pickups (member, payment references)."""
+    visible = Q(channel=Order.Channel.POS)
+    if getattr(client, "is_pos_device", False):
+        visible |= Q(channel=Order.Channel.ONLINE, location_id=client.location_id)
+    elif getattr(client, "is_api_client", False):
+        visible |= Q(channel=client.channel)
     order = (
         Order.objects.select_related("location")
         .prefetch_related("lines", "payments")
-        .filter(number=number)
+        .filter(visible, number=number)
         .first()
     )
     if order is None:

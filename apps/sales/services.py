@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from apps.accounts.models import ApiClient
@@ -47,7 +47,7 @@ from apps.stores.models import Location
 from apps.stores.selectors import location_list_visible
 
 from .models import Counter, Order, OrderLine, Payment, Refund, Return, ReturnLine
-from .pricing import LineInput, Quote, price_lines
+from .pricing import MAX_AMOUNT, LineInput, Quote, price_lines
 
 Status = Order.Status
 
@@ -139,6 +139,10 @@ def _payments_check(payments: Sequence[PaymentInput], total: Decimal) -> None:
                 f"payments.{index}.amount", "A payment cannot be negative."
             )
     paid = sum((payment.amount for payment in payments), ZERO)
+    if paid > MAX_AMOUNT:
+        raise ValidationFailed.for_field(
+            "payments", f"Payments ({paid:.2f}) add up to more than {MAX_AMOUNT}."
+        )
     if paid < total:
         raise ValidationFailed.for_field(
             "payments", f"Payments ({paid:.2f}) do not cover the total ({total:.2f})."
@@ -206,16 +210,29 @@ def sale_record(
     offline: bool = False,
     client_total: Decimal | None = None,
     exchange_of: str | None = None,
+    points_to_redeem: int = 0,
 ) -> Order:
     """Record a POS sale at the device's location.
 
     The goods are in the customer's hand, so the sale is recorded even when the system
     count is short (a Discrepancy is raised by the ledger) or a SKU is inactive; both
     flag the order for review. An offline sale whose client total differs from the
-    server's price is recorded with the client's total and flagged.
+    server's price is recorded with the client's total and flagged; payments must
+    still cover it. Until loyalty exists no member has points, so any points_to_redeem
+    is refused with `insufficient_points`.
     Raises PermissionDenied, UnknownSku, ValidationFailed, NotFound (exchange_of).
     """
     location = pos_device_location(client)
+    if points_to_redeem:
+        raise ValidationFailed.for_field(
+            "points_to_redeem",
+            f"Not enough points to redeem {points_to_redeem}: the member has 0.",
+            code="insufficient_points",
+        )
+    if client_total is not None and not ZERO <= client_total <= MAX_AMOUNT:
+        raise ValidationFailed.for_field(
+            "client_totals.total", f"A total must be between 0.00 and {MAX_AMOUNT}."
+        )
     quote = price_lines(
         location=location,
         lines=[LineInput(line.sku, line.quantity) for line in lines],
@@ -505,14 +522,39 @@ def pickup_expire(*, order_id: int, now: datetime | None = None) -> bool:
 # --- returns ------------------------------------------------------------------------------
 
 
-def refund_share(line: OrderLine, returned_before: int, quantity: int) -> Decimal:
+def refund_share(
+    line: OrderLine,
+    returned_before: int,
+    quantity: int,
+    *,
+    paid_total: Decimal | None = None,
+    server_total: Decimal | None = None,
+) -> Decimal:
     """Pro rata of the line's total (after its discounts). Telescoping differences of
-    rounded cumulative shares, so returning a line in parts refunds exactly its total."""
+    rounded cumulative shares, so returning a line in parts refunds exactly its total.
+
+    An offline sale recorded at the client's total (`paid_total`) instead of the server's
+    price (`server_total`) refunds its lines scaled by paid_total / server_total."""
+    scaled = paid_total is not None and server_total is not None and server_total > 0
 
     def share(units: int) -> Decimal:
+        if scaled:
+            return round_money(line.total * units * paid_total / (line.quantity * server_total))
         return round_money(line.total * units / line.quantity)
 
     return share(returned_before + quantity) - share(returned_before)
+
+
+def _refunds_cap(amounts: dict[int, Decimal], left: Decimal) -> None:
+    """Take what the line shares exceed `left` (what the customer paid, less earlier
+    refunds) off the last lines, so no sale refunds more in all than was paid."""
+    excess = sum(amounts.values(), ZERO) - left
+    for line_id in sorted(amounts, reverse=True):
+        if excess <= 0:
+            return
+        taken = min(excess, amounts[line_id])
+        amounts[line_id] -= taken
+        excess -= taken
 
 
 @transaction.atomic
@@ -528,11 +570,15 @@ def return_record(
 ) -> Return:
     """Return lines of any sale (any location, any channel) at the device's location.
 
-    Refund per line: its total pro rata of the quantity; the refunds by method must sum
-    to exactly that. Raises PermissionDenied, NotFound, NotReturnable, ValidationFailed.
+    Refund per line: its total pro rata of the quantity (scaled to the client's total
+    when an offline sale was recorded at it), and never more in all than the sale's
+    total less earlier refunds; the refunds by method must sum to exactly that.
+    Raises PermissionDenied, NotFound, NotReturnable, ValidationFailed.
     """
     location = pos_device_location(client)
-    sale = Order.objects.filter(number=sale_number).first()
+    # The sale row is locked first (then its lines): concurrent returns of one sale
+    # queue here, so the cap on what is refunded in all sees every earlier return.
+    sale = Order.objects.select_for_update().filter(number=sale_number).first()
     if sale is None:
         raise NotFound(f"No sale {sale_number!r}.")
     if sale.status not in (Status.COMPLETED, Status.COLLECTED):
@@ -569,10 +615,19 @@ def return_record(
                 f"Only {left} of {order_line.sku} can still be returned.",
                 code="not_returnable",
             )
+    paid_total = sale.total if sale.server_total is not None else None
     amounts = {
-        line_id: refund_share(locked[line_id], locked[line_id].quantity_returned, quantity)
+        line_id: refund_share(
+            locked[line_id],
+            locked[line_id].quantity_returned,
+            quantity,
+            paid_total=paid_total,
+            server_total=sale.server_total,
+        )
         for line_id, quantity in wanted.items()
     }
+    refunded_before = Return.objects.filter(sale=sale).aggregate(total=Sum("refund_total"))
+    _refunds_cap(amounts, max(sale.total - (refunded_before["total"] or ZERO), ZERO))
     refund_total = sum(amounts.values(), ZERO)
     for index, refund in enumerate(refunds):
         if refund.method not in Payment.Method.values:

@@ -219,15 +219,18 @@ def test_offline_sale_with_other_total_is_recorded_with_client_total(device_api,
     assert response.status_code == 201, response.json()
     assert response.json()["total"] == "48.00"
     order = Order.objects.get()
-    assert (order.total, str(order.server_total), order.needs_review) == (
-        order.total,
-        "50.80",
-        True,
-    )
-    assert str(order.total) == "48.00"
+    assert (
+        str(order.total),
+        str(order.subtotal),
+        str(order.discount_total),
+        str(order.server_total),
+        order.needs_review,
+    ) == ("48.00", "48.00", "0.00", "50.80", True)
 
 
-def test_sync_answers_item_by_item_and_one_failure_keeps_the_others(device_api, stocked):
+def test_sync_answers_item_by_item_and_one_failure_keeps_the_others(
+    device_api, stocked, store_a, tee, cap
+):
     good = sale_body()
     bad = sale_body(lines=[{"sku": "NOPE", "quantity": 1}])
     later = sale_body(
@@ -246,6 +249,9 @@ def test_sync_answers_item_by_item_and_one_failure_keeps_the_others(device_api, 
     assert results[0]["sale"]["number"] == "SA1-000001"
     assert results[2]["sale"]["number"] == "SA1-000002"
     assert Order.objects.count() == 2
+    # The replayed sale moved its stock once (one movement per line), not twice.
+    assert Movement.objects.filter(reason="sale", reference_id="SA1-000001").count() == 2
+    assert (on_hand(store_a, tee), on_hand(store_a, cap)) == (10 - 2 - 1, 5 - 1)
 
 
 def test_unknown_sale_number_is_404(device_api, stocked):
