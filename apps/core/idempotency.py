@@ -33,6 +33,23 @@ from .models import IdempotencyRecord
 # How long a loser of a race waits for the winner's record to become visible.
 _WINNER_WAIT_SECONDS = 5.0
 
+# The unique constraints a concurrent replay of one client_id runs into: the record's
+# own, and the client_id of the orders and returns that the requests create. Any other
+# IntegrityError is a bug and is raised at once, not waited on.
+_REPLAY_CONSTRAINTS = frozenset(
+    {"idempotency_record_unique", "order_client_id_unique", "return_client_id_unique"}
+)
+# SQLite does not name the constraint, only the columns of the violated unique index.
+_REPLAY_COLUMNS = frozenset(
+    {
+        "core_idempotencyrecord.client_id, core_idempotencyrecord.scope,"
+        " core_idempotencyrecord.key",
+        "sales_order.created_by_id, sales_order.client_id",
+        "sales_return.created_by_id, sales_return.client_id",
+    }
+)
+_SQLITE_UNIQUE = "UNIQUE constraint failed: "
+
 
 def body_fingerprint(body: Any) -> str:
     """sha256 of the canonical JSON of a request body (sorted keys, no spaces)."""
@@ -61,6 +78,20 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> tuple[int, Any]:
     return record.response_status, json.loads(record.response_body)
 
 
+def lost_race(error: IntegrityError) -> bool:
+    """Whether `error` is a concurrent replay's unique violation (wait for the winner's
+    record) rather than any other integrity error (a bug: raise it)."""
+    diagnostic = getattr(error.__cause__, "diag", None)
+    if diagnostic is not None:  # PostgreSQL names the violated constraint
+        return diagnostic.constraint_name in _REPLAY_CONSTRAINTS
+    message = str(error)
+    if not message.startswith(_SQLITE_UNIQUE):
+        return False
+    violated = message.removeprefix(_SQLITE_UNIQUE)
+    index = violated.removeprefix("index '").removesuffix("'")
+    return violated in _REPLAY_COLUMNS or index in _REPLAY_CONSTRAINTS
+
+
 def _find(client, scope: str, key: uuid.UUID) -> IdempotencyRecord | None:
     return IdempotencyRecord.objects.filter(client=client, scope=scope, key=key).first()
 
@@ -77,6 +108,9 @@ def idempotent(
 
     `create` runs inside the transaction that also stores the record, and returns
     (status, JSON-able body). A DomainError it raises propagates and nothing is stored.
+    Only a violation of the record's or the created order's/return's client_id unique
+    constraint counts as a lost race (the winner's record is awaited and replayed); any
+    other IntegrityError propagates at once.
     Raises IdempotencyConflict, ValidationFailed (no or malformed client_id).
     """
     key = key or client_id_of(body)
@@ -98,7 +132,9 @@ def idempotent(
                 response_status=status,
                 response_body=text,
             )
-    except IntegrityError:
+    except IntegrityError as error:
+        if not lost_race(error):
+            raise
         # A concurrent replay won: everything this one did is rolled back. Its record
         # is committed (the unique index made us wait for it) or about to be.
         deadline = time.monotonic() + _WINNER_WAIT_SECONDS
