@@ -33,6 +33,9 @@ class ImportJob(models.Model):
     file = models.CharField(max_length=255)
     original_filename = models.CharField(max_length=255)
     file_size = models.PositiveBigIntegerField(default=0)
+    # sha256 of the uploaded bytes: a stock sheet of deltas already applied is not
+    # added again (importing the same file twice changes nothing the second time).
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -7,6 +7,7 @@ current database and writes the difference, so running it twice writes nothing t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.catalog.bulk import catalog_bulk_write
@@ -125,6 +127,10 @@ def _preview_build(job: ImportJob, *, progress: bool = False) -> Preview:
     """Parse and validate the job's file (reads only). Raises FileRefused."""
     with default_storage.open(job.file, "rb") as handle:
         data = handle.read(settings.OMO_IMPORT_MAX_BYTES + 1)
+    digest = hashlib.sha256(data).hexdigest()
+    if job.sha256 != digest:
+        ImportJob.objects.filter(pk=job.pk).update(sha256=digest)
+        job.sha256 = digest
     table = table_read(data, job.original_filename)
     file_format = format_detect(table.header)
     kind = kind_of(file_format)
@@ -150,6 +156,7 @@ def _preview_build(job: ImportJob, *, progress: bool = False) -> Preview:
     actor = job.uploaded_by
     if kind == "stock":
         preview = stock_preview(rows, actor=actor)
+        _deltas_already_applied(job, rows, preview)
     else:
         location_code = job.location.code if job.location else None
         if kind == "shopify":
@@ -163,6 +170,36 @@ def _preview_build(job: ImportJob, *, progress: bool = False) -> Preview:
     preview.warnings[:0] = [f"Unknown column `{name}` is ignored." for name in unknown]
     preview.table = table  # for the error file
     return preview
+
+
+def _deltas_already_applied(job: ImportJob, rows, preview: Preview) -> None:
+    """A count (on_hand) imported twice writes nothing the second time by itself; a
+    delta would be added again. When this very file was applied before, its delta rows
+    are reported unchanged and write nothing (import-format.md: importing the same file
+    twice changes nothing the second time)."""
+    delta_rows = {row.number for row in rows if row.values.get("delta")}
+    if not delta_rows:
+        return
+    earlier = (
+        ImportJob.objects.filter(
+            sha256=job.sha256, kind=ImportJob.Kind.STOCK, status=Status.APPLIED
+        )
+        .exclude(pk=job.pk)
+        .order_by("finished_at", "pk")
+        .first()
+    )
+    if earlier is None:
+        return
+    preview.stock = [diff for diff in preview.stock if diff.row not in delta_rows]
+    for number in delta_rows:
+        if number in preview.outcome:
+            preview.outcome[number] = "unchanged"
+    when = timezone.localtime(earlier.finished_at) if earlier.finished_at else None
+    preview.warnings.append(
+        f"This file was already imported (import {earlier.pk}"
+        + (f", {when:%Y-%m-%d %H:%M}" if when else "")
+        + "): its delta rows are not added again. To add stock again, upload a new file."
+    )
 
 
 def _preview_save(job: ImportJob, preview: Preview, **fields) -> None:
@@ -307,7 +344,14 @@ def import_job_apply(*, job_id: int) -> ImportJob:
         return job
     try:
         with transaction.atomic():
-            locked = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+            # Every job of the same file, locked in id order: two uploads of one delta
+            # sheet confirmed at once apply one after the other, and the second then
+            # finds the first applied (_deltas_already_applied) and adds nothing.
+            same_file = Q(pk=job_id) | Q(sha256=job.sha256) if job.sha256 else Q(pk=job_id)
+            locked = {
+                other.pk: other
+                for other in ImportJob.objects.select_for_update().filter(same_file).order_by("pk")
+            }.get(job_id)
             if locked is None or locked.status != Status.APPLYING:
                 return job
             preview = _preview_build(job)

@@ -2,6 +2,7 @@
 delta sheets, duplicates beside other row errors."""
 
 import pytest
+from django.utils import timezone
 
 from apps.catalog.models import Product, Variant
 from apps.core.errors import ValidationFailed
@@ -182,3 +183,71 @@ def test_nul_in_a_stock_sheet_is_a_row_error(hq_admin, store_a):
     job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
     assert job.status == "applied"
     assert StockLevel.objects.get().on_hand == 1
+
+
+DELTA_SHEET = b"sku,location,on_hand,delta\nA,SA1,,5\nB,SA1,7,\n"
+
+
+def confirmed(actor, data, **kwargs):
+    job = run(actor, data, filename="receipt.csv", **kwargs)
+    assert job.status == "previewed", job.message
+    return import_job_confirm(actor=actor, job_id=job.pk, run_now=True)
+
+
+def levels():
+    return dict(StockLevel.objects.values_list("variant__sku", "on_hand"))
+
+
+def test_the_same_delta_sheet_twice_changes_nothing_the_second_time(hq_admin, store_a):
+    VariantFactory(sku="A")
+    VariantFactory(sku="B")
+    first = confirmed(hq_admin, DELTA_SHEET)
+    assert (first.status, first.stock_movements) == ("applied", 2)
+    assert levels() == {"A": 5, "B": 7}
+    assert first.sha256 and len(first.sha256) == 64
+
+    job = run(hq_admin, DELTA_SHEET, filename="receipt again.csv")
+    assert job.status == "previewed"
+    assert job.sha256 == first.sha256
+    assert (job.count_update, job.count_unchanged, job.count_invalid) == (0, 2, 0)
+    assert [w for w in job.warnings if "already imported" in w] == [
+        f"This file was already imported (import {first.pk}, "
+        f"{timezone.localtime(first.finished_at):%Y-%m-%d %H:%M}): its delta rows are not "
+        "added again. To add stock again, upload a new file."
+    ]
+    job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    assert (job.status, job.stock_movements) == ("applied", 0)
+    assert levels() == {"A": 5, "B": 7}
+    assert Movement.objects.count() == 2
+
+
+def test_the_same_delta_sheet_confirmed_twice_before_either_applied(hq_admin, store_a):
+    VariantFactory(sku="A")
+    VariantFactory(sku="B")
+    one = run(hq_admin, DELTA_SHEET, filename="receipt.csv")
+    two = run(hq_admin, DELTA_SHEET, filename="receipt.csv")
+    assert (one.count_update, two.count_update) == (2, 2)  # neither applied yet
+    assert import_job_confirm(actor=hq_admin, job_id=one.pk, run_now=True).status == "applied"
+    two = import_job_confirm(actor=hq_admin, job_id=two.pk, run_now=True)
+    assert (two.status, two.stock_movements, two.count_unchanged) == ("applied", 0, 2)
+    assert levels() == {"A": 5, "B": 7}
+
+
+def test_another_file_with_the_same_delta_is_added(hq_admin, store_a):
+    VariantFactory(sku="A")
+    VariantFactory(sku="B")
+    confirmed(hq_admin, DELTA_SHEET)
+    job = confirmed(hq_admin, DELTA_SHEET.replace(b"B,SA1,7,", b"B,SA1,8,"))
+    assert (job.status, job.stock_movements) == ("applied", 2)
+    assert levels() == {"A": 10, "B": 8}
+
+
+def test_a_delta_sheet_not_applied_before_is_applied(hq_admin, store_a):
+    VariantFactory(sku="A")
+    VariantFactory(sku="B")
+    cancelled = run(hq_admin, DELTA_SHEET, filename="receipt.csv")
+    services.import_job_cancel(actor=hq_admin, job_id=cancelled.pk)
+    job = confirmed(hq_admin, DELTA_SHEET)
+    assert (job.status, job.stock_movements) == ("applied", 2)
+    assert not [w for w in job.warnings if "already imported" in w]
+    assert levels() == {"A": 5, "B": 7}
