@@ -3,8 +3,10 @@ Returns, Online orders and pickups). Thin: validate, call one service, serialize
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.db import DatabaseError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
@@ -18,6 +20,8 @@ from apps.core.idempotency import idempotent
 from . import selectors, services
 from .models import Order, Payment
 from .pricing import LineInput, price_lines
+
+logger = logging.getLogger(__name__)
 
 PICKUP_STEPS = {
     "ready": Order.Status.READY,
@@ -378,6 +382,13 @@ class SaleCreateView(APIView):
         return Response(body, status=status)
 
 
+_SERVER_ERROR_BODY = {
+    "code": "server_error",
+    "detail": "The server could not record this sale; it was logged. Send it again later.",
+    "errors": [],
+}
+
+
 class SaleSyncView(APIView):
     """An offline queue, replayed in order; each item stands alone."""
 
@@ -396,6 +407,11 @@ class SaleSyncView(APIView):
                 results.append(
                     {"client_id": client_id, "status": response.status_code, "error": response.data}
                 )
+            except DatabaseError:
+                # A bug, not the client's fault: logged, and this item alone answers 500 so
+                # the results of the others are not lost (each item is its own transaction).
+                logger.exception("Sync of sale %s failed", client_id)
+                results.append({"client_id": client_id, "status": 500, "error": _SERVER_ERROR_BODY})
         return Response({"results": results})
 
 

@@ -309,3 +309,43 @@ def test_the_order_a_sale_returns_still_queries_its_lines(stocked, device_a):
     assert [line.sku for line in order.lines.all()] == ["TEE-M", "CAP-1"]
     assert [line.sku for line in order.lines.order_by("-id")] == ["CAP-1", "TEE-M"]
     assert order.lines.filter(sku="CAP-1").count() == 1
+
+
+def test_sync_item_hitting_a_database_error_answers_500_and_keeps_the_others(
+    device_api, stocked, store_a, tee, monkeypatch
+):
+    from django.db import OperationalError
+
+    from apps.sales import services
+
+    first = sale_body(lines=[{"sku": "TEE-M", "quantity": 1}])
+    broken = sale_body(lines=[{"sku": "TEE-M", "quantity": 1}])
+    last = sale_body(lines=[{"sku": "TEE-M", "quantity": 1}])
+    real_record = services.sale_record
+
+    def record(**kwargs):
+        order = real_record(**kwargs)
+        if str(kwargs["client_id"]) == broken["client_id"]:
+            raise OperationalError("the database went away")
+        return order
+
+    monkeypatch.setattr(services, "sale_record", record)
+    response = device_api.post(
+        "/api/v1/sales/sync", {"sales": [first, broken, last]}, format="json"
+    )
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [(r["client_id"], r["status"]) for r in results] == [
+        (first["client_id"], 201),
+        (broken["client_id"], 500),
+        (last["client_id"], 201),
+    ]
+    assert results[1]["error"]["code"] == "server_error"
+    assert "sale" not in results[1]
+    assert [r["sale"]["number"] for r in (results[0], results[2])] == ["SA1-000001", "SA1-000002"]
+    # The broken item changed nothing: its order, stock and idempotency record rolled back.
+    assert sorted(Order.objects.values_list("client_id", flat=True)) == sorted(
+        uuid.UUID(body["client_id"]) for body in (first, last)
+    )
+    assert IdempotencyRecord.objects.filter(key=broken["client_id"]).count() == 0
+    assert on_hand(store_a, tee) == 10 - 2
