@@ -31,24 +31,52 @@ BOARD_STEPS = {
 }
 
 
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
+DATE_MIN = date(1900, 1, 1)
+# The selector filters "before the day after date_to": date.max has no day after.
+DATE_MAX = date(9999, 12, 30)
+PAGE_MAX = 10**6
+
+
+def _date(value: str | None, label: str, errors: list[str]) -> date | None:
+    """A filter date, or None with a message in errors when it is malformed or out of range."""
+    value = (value or "").strip()
+    if not value:
         return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        errors.append(f"{label}: {value[:20]!r} is not a date (YYYY-MM-DD); ignored.")
+        return None
+    if not DATE_MIN <= day <= DATE_MAX:
+        errors.append(f"{label}: {day.isoformat()} is out of range; ignored.")
+        return None
+    return day
+
+
+def _page_number(value: str | None) -> int:
+    """A page number clamped to [1, PAGE_MAX]; anything else is page 1."""
+    try:
+        number = int(str(value or "1").strip()[:20])
+    except ValueError:
+        return 1
+    return min(max(number, 1), PAGE_MAX)
 
 
 @login_required
 def order_list(request):
     params = request.GET
+    errors: list[str] = []
     filters = {
         "channel": params.get("channel") if params.get("channel") in Order.Channel.values else "",
         "location": params.get("location", "").strip(),
         "status": params.get("status") if params.get("status") in Order.Status.values else "",
         "member": params.get("member", "").strip(),
-        "date_from": _date(params.get("date_from")),
-        "date_to": _date(params.get("date_to")),
+        "date_from": _date(params.get("date_from"), "From", errors),
+        "date_to": _date(params.get("date_to"), "To", errors),
     }
+    if filters["date_from"] and filters["date_to"] and filters["date_from"] > filters["date_to"]:
+        errors.append("From is after To; the dates were ignored.")
+        filters["date_from"] = filters["date_to"] = None
     orders = selectors.order_list_visible(
         actor=request.user,
         channel=filters["channel"] or None,
@@ -58,7 +86,7 @@ def order_list(request):
         date_from=filters["date_from"],
         date_to=filters["date_to"],
     )
-    page = Paginator(orders, PAGE_SIZE).get_page(params.get("page"))
+    page = Paginator(orders, PAGE_SIZE).get_page(_page_number(params.get("page")))
     query = params.copy()
     query.pop("page", None)
     return render_page(
@@ -67,6 +95,7 @@ def order_list(request):
         {
             "page": page,
             "filters": filters,
+            "errors": errors,
             "query": query.urlencode(),
             "locations": list(location_list_visible(request.user).order_by("code")),
             "channels": Order.Channel.choices,
@@ -92,7 +121,7 @@ def order_detail(request, number: str):
 @login_required
 def discrepancy_list(request):
     discrepancies = selectors.discrepancy_list_visible(actor=request.user)
-    page = Paginator(discrepancies, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(discrepancies, PAGE_SIZE).get_page(_page_number(request.GET.get("page")))
     return render_page(request, "sales/discrepancies.html", {"page": page}, fragment="results")
 
 

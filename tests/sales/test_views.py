@@ -1,9 +1,11 @@
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.inventory.models import Discrepancy, StockLevel
 from apps.sales.models import Order
@@ -47,6 +49,66 @@ def test_hq_filters_by_location_and_channel(client, hq_admin, sales_at_both):
     assert html.count('data-number="SB1-') == 2 and "SA1-" not in html.split("order-table")[1]
     html = client.get(reverse("orders:index"), {"channel": "online"}).content.decode()
     assert 'data-testid="orders-empty"' in html
+
+
+@pytest.mark.parametrize(
+    ("params", "shown", "error"),
+    [
+        ({"date_to": "9999-12-31"}, 3, "To: 9999-12-31 is out of range; ignored."),
+        ({"date_from": "0001-01-01"}, 3, "From: 0001-01-01 is out of range; ignored."),
+        ({"date_from": "2026-13-45"}, 3, "From: &#x27;2026-13-45&#x27; is not a date"),
+        ({"date_to": "tomorrow"}, 3, "To: &#x27;tomorrow&#x27; is not a date"),
+        (
+            {"date_from": "2026-05-02", "date_to": "2026-05-01"},
+            3,
+            "From is after To; the dates were ignored.",
+        ),
+        ({"date_from": "2000-01-01", "date_to": "9999-12-30"}, 3, None),
+        ({"page": "99999999999999999999"}, 3, None),
+        ({"page": "-3"}, 3, None),
+        ({"page": "abc"}, 3, None),
+        ({"page": "1.5"}, 3, None),
+        ({"location": "SB1"}, 0, None),  # another store's: nothing, not its orders
+        ({"location": "NOPE"}, 0, None),
+        ({"location": "x" * 1000}, 0, None),
+        ({"status": "stolen"}, 3, None),
+        ({"channel": "fax"}, 3, None),
+        ({"member": "nobody"}, 0, None),
+        ({"member": "'; DROP TABLE sales_order; --"}, 0, None),
+    ],
+)
+def test_bad_order_parameters_never_fail(client, manager_a, sales_at_both, params, shown, error):
+    response = logged_in(client, manager_a).get(reverse("orders:index"), params)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count('data-number="SA1-') == shown
+    assert 'data-number="SB1-' not in html
+    assert response.context["page"].number == 1
+    if error:
+        assert error in html
+        assert len(response.context["errors"]) == 1
+    else:
+        assert response.context["errors"] == []
+
+
+def test_order_list_date_filter_bounds_both_ends(client, manager_a, sales_at_both):
+    client = logged_in(client, manager_a)
+    today = Order.objects.first().occurred_at.astimezone(timezone.get_current_timezone()).date()
+    html = client.get(reverse("orders:index"), {"date_from": today, "date_to": today})
+    assert html.content.decode().count('data-number="SA1-') == 3
+    html = client.get(reverse("orders:index"), {"date_to": today - timedelta(days=1)})
+    assert 'data-number="SA1-' not in html.content.decode()
+    html = client.get(reverse("orders:index"), {"date_from": today + timedelta(days=1)})
+    assert 'data-number="SA1-' not in html.content.decode()
+
+
+def test_discrepancy_list_page_parameter_never_fails(client, hq_admin, sales_at_both):
+    client = logged_in(client, hq_admin)
+    for page in ("99999999999999999999", "-1", "abc", ""):
+        response = client.get(reverse("orders:discrepancies"), {"page": page})
+        assert response.status_code == 200
+        assert response.context["page"].number == 1
+        assert len(response.context["page"].object_list) == 1
 
 
 def test_order_list_queries_stay_constant(client, hq_admin, sales_at_both, device_api):
