@@ -46,6 +46,36 @@ def run_threads(target, count):
     return results
 
 
+def start_thread(target, errors: list) -> threading.Thread:
+    """Start target() in a thread with its own connection. What it raises (a failed
+    check included) is appended to `errors` for the main thread to assert on: an
+    exception left in a thread would only be a pytest warning."""
+
+    def worker():
+        try:
+            target()
+        except BaseException as error:  # recorded for the main thread's assertions
+            errors.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    return thread
+
+
+def join_all(threads, errors: list) -> None:
+    for thread in threads:
+        thread.join(JOIN_TIMEOUT)
+        assert not thread.is_alive(), "a worker is stuck (deadlock?)"
+    assert errors == []
+
+
+def wait_for(event: threading.Event, what: str) -> None:
+    if not event.wait(10):
+        raise AssertionError(f"timed out waiting for {what}")
+
+
 def ledger_matches_balances():
     for level in StockLevel.objects.all():
         rows = Movement.objects.filter(level=level)
@@ -208,34 +238,26 @@ def test_stream_numbers_follow_commit_order_and_an_autoincrement_would_not(store
     stream = location_stream("SC1")
     seen = 1
     appended, release, t2_done = threading.Event(), threading.Event(), threading.Event()
+    errors: list = []
 
     def t1():
-        try:
-            with transaction.atomic():
-                stock_receive(location=store, variant=first, quantity=1, actor=None)
-                appended.set()
-                assert release.wait(10)
-        finally:
-            connection.close()
+        with transaction.atomic():
+            stock_receive(location=store, variant=first, quantity=1, actor=None)
+            appended.set()
+            wait_for(release, "the main thread to release T1")
 
     def t2():
-        try:
-            assert appended.wait(10)
-            stock_receive(location=store, variant=second, quantity=1, actor=None)
-            t2_done.set()
-        finally:
-            connection.close()
+        wait_for(appended, "T1 to take its number")
+        stock_receive(location=store, variant=second, quantity=1, actor=None)
+        t2_done.set()
 
-    threads = [threading.Thread(target=t1), threading.Thread(target=t2)]
-    for thread in threads:
-        thread.start()
+    threads = [start_thread(t1, errors), start_thread(t2, errors)]
     assert appended.wait(10)
     # T2 is blocked on the stream row while T1 is open: nothing after 1 is visible.
     assert not t2_done.wait(1.0)
     assert events_after(stream=stream, after=seen) == []
     release.set()
-    for thread in threads:
-        thread.join(JOIN_TIMEOUT)
+    join_all(threads, errors)
     events = events_after(stream=stream, after=seen)
     assert [(e.seq, e.payload["sku"]) for e in events] == [(2, "ORD-1"), (3, "ORD-2")]
 
@@ -248,36 +270,27 @@ def test_stream_numbers_follow_commit_order_and_an_autoincrement_would_not(store
     ids = {}
 
     def early_but_slow():
-        try:
-            with transaction.atomic():
-                ids["t1"] = Event.objects.create(stream="plain", seq=1, type="x").pk
-                t1_inserted.set()
-                assert t2_committed.wait(10)
-                # Commit only after the reader has looked, or the race decides the test.
-                assert reader_looked.wait(10)
-        finally:
-            connection.close()
+        with transaction.atomic():
+            ids["t1"] = Event.objects.create(stream="plain", seq=1, type="x").pk
+            t1_inserted.set()
+            wait_for(t2_committed, "T2 to commit")
+            # Commit only after the reader has looked, or the race decides the test.
+            wait_for(reader_looked, "the reader to look")
 
     def late_but_fast():
-        try:
-            assert t1_inserted.wait(10)
-            ids["t2"] = Event.objects.create(stream="plain", seq=2, type="x").pk
-            t2_committed.set()
-        finally:
-            connection.close()
+        wait_for(t1_inserted, "T1 to insert")
+        ids["t2"] = Event.objects.create(stream="plain", seq=2, type="x").pk
+        t2_committed.set()
 
-    slow = threading.Thread(target=early_but_slow)
-    fast = threading.Thread(target=late_but_fast)
-    slow.start()
-    fast.start()
+    slow = start_thread(early_but_slow, errors)
+    fast = start_thread(late_but_fast, errors)
     assert t2_committed.wait(10)
     # A reader polling "id > last seen" now sees only T2's row and remembers its id...
     visible = list(Event.objects.filter(stream="plain").values_list("pk", flat=True))
     reader_looked.set()
     assert visible == [ids["t2"]]
     last_seen = max(visible)
-    slow.join(JOIN_TIMEOUT)
-    fast.join(JOIN_TIMEOUT)
+    join_all([slow, fast], errors)
     # ...and after T1 commits, its row is below that id: the next poll misses it for good.
     assert ids["t1"] < ids["t2"]
     assert list(Event.objects.filter(stream="plain", pk__gt=last_seen)) == []
