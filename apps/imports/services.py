@@ -233,8 +233,10 @@ def import_job_validate(*, job_id: int) -> ImportJob:
     if not claimed:
         return job
     try:
+        # Reads in autocommit (no write lock held while a big file is checked); only the
+        # save is atomic, so a failed write can be recorded on the job right after.
+        preview = _preview_build(job, progress=True)
         with transaction.atomic():
-            preview = _preview_build(job, progress=True)
             _preview_save(job, preview, validated_at=timezone.now())
     except FileRefused as error:
         ImportJob.objects.filter(pk=job_id, status=Status.VALIDATING).update(
