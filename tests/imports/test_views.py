@@ -2,10 +2,13 @@
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.urls import reverse
 
 from apps.catalog.models import Variant
 from apps.imports.models import ImportJob
+from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
+from tests.factories import VariantFactory
 
 from .helpers import csv_bytes
 
@@ -153,10 +156,23 @@ def test_templates_download_and_import_as_their_format(hq_client, kind, file_typ
     assert format_detect(table_read(response.content, f"t.{file_type}").header) == kind
 
 
-def test_catalog_export_is_hq_only(client, manager_a):
+def test_catalog_export_is_hq_only(client, manager_a, store_a, store_b):
+    tee = VariantFactory(sku="TEE-M")
+    with transaction.atomic():
+        stock_apply(
+            changes=[
+                StockChange(tee.pk, store_a.pk, Reason.RECEIPT, on_hand=4),
+                StockChange(tee.pk, store_b.pk, Reason.RECEIPT, on_hand=9),
+            ],
+            actor=Actor(),
+        )
     client.force_login(manager_a)
     assert client.get(reverse("imports:export", args=["catalog", "csv"])).status_code == 404
-    assert client.get(reverse("imports:export", args=["stock", "csv"])).status_code == 200
+    response = client.get(reverse("imports:export", args=["stock", "csv"]))
+    assert response.status_code == 200
+    rows = b"".join(response).decode("utf-8-sig").splitlines()
+    # Only the store the manager runs: store B's level is not in their sheet.
+    assert rows == ["sku,location,on_hand", "TEE-M,SA1,4"]
 
 
 def test_associate_may_not_upload(client, associate_a):
