@@ -79,7 +79,7 @@ def order_list_visible(
     tz = timezone.get_current_timezone()
     if date_from:
         queryset = queryset.filter(occurred_at__gte=_day_start(date_from, tz))
-    if date_to:
+    if date_to and date_to < date.max:
         queryset = queryset.filter(occurred_at__lt=_day_start(date_to + timedelta(days=1), tz))
     return queryset.order_by("-occurred_at", "-id")
 
