@@ -43,7 +43,11 @@ test: lint
 	$(BIN)/python manage.py makemigrations --check --dry-run --settings=omo_site.settings.test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+## Benchmarks measure the production set-up: PostgreSQL and Redis on this machine unless
+## DATABASE_URL / REDIS_URL say otherwise (each benchmark makes and drops its own database).
 bench: setup
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/12} \
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
