@@ -12,14 +12,19 @@ last sequence number (`events_after`), which makes the whole at-least-once.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
 import logging
+import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import connection, transaction
 
 from .models import Event, Stream
@@ -99,31 +104,89 @@ def event_append(*, stream: str, type: str, payload: dict[str, Any]) -> Event:
     return events_append([PendingEvent(stream=stream, type=type, payload=payload)])[0]
 
 
+async def _send_all(layer, events: Iterable[Event]) -> None:
+    for event in events:
+        try:
+            await layer.group_send(
+                stream_group(event.stream),
+                {"type": "stream.event", "stream": event.stream, "message": event.as_message()},
+            )
+        except Exception:  # a full or unreachable layer must not undo a committed change
+            logger.warning("broadcast of %s failed; clients will catch up", event, exc_info=True)
+
+
+class _Broadcaster:
+    """One long-lived event loop thread per process that sends committed events to a
+    network channel layer (Redis), in the order they were handed over.
+
+    From plain synchronous code (a Celery task, a command, a worker thread) async_to_sync
+    starts a new event loop in a new thread on every call, and channels_redis keeps its
+    connections per loop: every commit paid a thread start and a fresh Redis connection
+    (measured: 2.6 -> 6.1 ms of CPU per stock change). Here the loop, and so the
+    connections, live as long as the process; a fork gets its own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue | None = None
+
+    def submit(self, layer, events: list[Event]) -> None:
+        loop, queue = self._running()
+        loop.call_soon_threadsafe(queue.put_nowait, (layer, events))
+
+    def drain(self, timeout: float = 2.0) -> None:
+        """Wait (briefly) until everything handed over was sent: at process exit."""
+        if self._loop is None or self._pid != os.getpid() or self._queue is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._queue.join(), self._loop)
+        with contextlib.suppress(Exception):
+            future.result(timeout)
+
+    def _running(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue]:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                ready = threading.Event()
+                self._pid, self._loop = os.getpid(), asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=self._run, args=(self._loop, ready), name="omo-broadcast", daemon=True
+                )
+                thread.start()
+                ready.wait()
+            return self._loop, self._queue
+
+    def _run(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+
+        async def main() -> None:
+            self._queue = asyncio.Queue()
+            ready.set()
+            while True:
+                layer, events = await self._queue.get()
+                try:
+                    await _send_all(layer, events)
+                finally:
+                    self._queue.task_done()
+
+        loop.run_until_complete(main())
+
+
+_broadcaster = _Broadcaster()
+atexit.register(_broadcaster.drain)
+
+
 def broadcast(events: Iterable[Event]) -> None:
     """Send committed events to their streams' groups. Best effort: resume covers gaps."""
     layer = get_channel_layer()
     if layer is None:
         return
-
-    async def send_all() -> None:
-        # One trip into the event loop for the whole batch: async_to_sync per event
-        # costs a thread hand-off each (seconds for a 10,000-line import).
-        for event in events:
-            try:
-                await layer.group_send(
-                    stream_group(event.stream),
-                    {
-                        "type": "stream.event",
-                        "stream": event.stream,
-                        "message": event.as_message(),
-                    },
-                )
-            except Exception:  # a full or unreachable layer must not undo a committed change
-                logger.warning(
-                    "broadcast of %s failed; clients will catch up", event, exc_info=True
-                )
-
-    async_to_sync(send_all)()
+    if isinstance(layer, InMemoryChannelLayer):
+        # The in-process layer's queues belong to the server's event loop; asgiref runs
+        # this on that loop when called from a request's thread, so keep async_to_sync.
+        async_to_sync(_send_all)(layer, list(events))
+    else:
+        _broadcaster.submit(layer, list(events))
 
 
 def events_after(*, stream: str, after: int, limit: int = 1000) -> list[Event]:

@@ -1,8 +1,11 @@
+import threading
+
 import pytest
 from django.db import transaction
 
 from apps.core.events import (
     PendingEvent,
+    _Broadcaster,
     event_append,
     events_after,
     events_append,
@@ -49,3 +52,23 @@ def test_broadcast_happens_only_after_commit(monkeypatch):
         event_append(stream="location.A", type="stock", payload={"sku": "X"})
         assert sent == []
     assert [e.payload for e in sent] == [{"sku": "X"}]
+
+
+def test_network_layer_broadcasts_leave_in_order_from_one_long_lived_loop():
+    sent = []
+
+    class RecordingLayer:
+        async def group_send(self, group, message):
+            sent.append((group, message["message"]["seq"], threading.current_thread().name))
+
+    broadcaster = _Broadcaster()
+    events = [Event(stream="location.A", seq=seq, type="stock", payload={}) for seq in (1, 2, 3)]
+    broadcaster.submit(RecordingLayer(), events[:2])
+    broadcaster.submit(RecordingLayer(), events[2:])
+    broadcaster.drain()
+    assert [(group, seq) for group, seq, _ in sent] == [
+        ("stream.location.A", 1),
+        ("stream.location.A", 2),
+        ("stream.location.A", 3),
+    ]
+    assert {thread for _, _, thread in sent} == {"omo-broadcast"}
