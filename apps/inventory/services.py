@@ -401,6 +401,20 @@ def _tracked_changes(
     ]
 
 
+def _reserved_change(location, lines, actor, reference_type, reference_id, sign: int):
+    """Reserve (+1) or release (-1) every line in one ledger call."""
+    location = _location(location)
+    checked = _lines(lines, allow_lot_serial=False)
+    ledger_actor = _scope(actor, location, manage=False)
+    reason = Reason.RESERVATION if sign > 0 else Reason.RELEASE
+    return stock_apply(
+        changes=_reservation_changes(location, checked, reason, on_hand=0, reserved=sign),
+        actor=ledger_actor,
+        reference_type=reference_type,
+        reference_id=str(reference_id),
+    )
+
+
 def _reservation_changes(
     location: Location, lines: list[SellLine], reason: str, *, on_hand: int, reserved: int
 ) -> list[StockChange]:
@@ -427,15 +441,7 @@ def stock_reserve(
     """Reserve every line or none; never more than is available, whatever the location's
     policy. Raises InsufficientStock with extra {"lines": [{"sku", "requested",
     "available"}]}, ValidationFailed, NotFound, UnknownSku, ForbiddenLocation."""
-    location = _location(location)
-    checked = _lines(lines, allow_lot_serial=False)
-    ledger_actor = _scope(actor, location, manage=False)
-    return stock_apply(
-        changes=_reservation_changes(location, checked, Reason.RESERVATION, on_hand=0, reserved=1),
-        actor=ledger_actor,
-        reference_type=reference_type,
-        reference_id=str(reference_id),
-    )
+    return _reserved_change(location, lines, actor, reference_type, reference_id, +1)
 
 
 @transaction.atomic
@@ -449,15 +455,7 @@ def stock_release(
 ) -> AppliedStock:
     """Give reserved units back to available (a cancelled or expired order).
     Raises ValidationFailed (more than is reserved), NotFound, UnknownSku."""
-    location = _location(location)
-    checked = _lines(lines, allow_lot_serial=False)
-    ledger_actor = _scope(actor, location, manage=False)
-    return stock_apply(
-        changes=_reservation_changes(location, checked, Reason.RELEASE, on_hand=0, reserved=-1),
-        actor=ledger_actor,
-        reference_type=reference_type,
-        reference_id=str(reference_id),
-    )
+    return _reserved_change(location, lines, actor, reference_type, reference_id, -1)
 
 
 @transaction.atomic
