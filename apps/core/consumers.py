@@ -1,9 +1,14 @@
 """The POS websocket, /ws/pos/ (shared/pos-api.md "Live updates"; docs/websocket.md).
 
 The consumer authenticates, subscribes streams at this process's relay and forwards;
-it writes nothing. Every frame leaves through a bounded queue drained by one writer
-task, so a client that does not read is closed (4008) instead of slowing the others or
-growing memory; it resumes on reconnect.
+it writes nothing. A frame that cannot leave at once waits in a bounded queue drained by
+one writer task, so a client that does not read is closed (4008) instead of slowing the
+others or growing memory; it resumes on reconnect.
+
+Live events take a shorter way when the server allows it (`_DirectSocket`): the relay
+made each event's frame once, and it is written to the connection's socket as it is,
+without one ASGI send (message dict, protocol object, frame serialization) per
+connection per event, which was most of the server's cost of a fan-out.
 """
 
 from __future__ import annotations
@@ -23,6 +28,12 @@ from . import presence
 from .events import location_stream, stream_last_seq
 from .models import Event
 from .relay import SIGNAL_STREAMS, Relay, Wire, relay_acquire, setting_or_env, wire_text
+
+try:  # the ASGI server the production image runs; any other server takes the ASGI way
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    from websockets.protocol import State as _WsState
+except ImportError:  # pragma: no cover
+    WebSocketsSansIOProtocol = None
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_SLOW = 4008
@@ -56,6 +67,45 @@ def _readable_codes(client, codes: list[str]) -> set[str]:
     )
 
 
+class _DirectSocket:
+    """Writes a ready-made frame straight to the socket of an uvicorn websockets-sansio
+    connection: the very bytes uvicorn's own send would write (no extension was
+    negotiated, so a server frame is the header and the text), without its per-call work.
+
+    Only while the connection is open, has sent no close and its transport accepts data
+    (not paused by flow control); otherwise the caller queues the text for the ASGI send,
+    which keeps the bounded-queue rule for slow clients.
+    """
+
+    __slots__ = ("protocol",)
+
+    def __init__(self, protocol) -> None:
+        self.protocol = protocol
+
+    @classmethod
+    def of(cls, send) -> _DirectSocket | None:
+        protocol = getattr(send, "__self__", None)
+        if WebSocketsSansIOProtocol is None or type(protocol) is not WebSocketsSansIOProtocol:
+            return None
+        conn = getattr(protocol, "conn", None)
+        if conn is None or conn.extensions:  # e.g. permessage-deflate: frames differ
+            return None
+        return cls(protocol)
+
+    def write(self, frame: bytes) -> bool:
+        """Write the frame if the connection can take it now; False if not."""
+        protocol = self.protocol
+        if (
+            protocol.close_sent
+            or protocol.conn.state is not _WsState.OPEN
+            or not protocol.writable.is_set()
+            or protocol.transport.is_closing()
+        ):
+            return False
+        protocol.transport.write(frame)
+        return True
+
+
 class PosConsumer(AsyncWebsocketConsumer):
     # The relay receives from the channel layer for the whole process; a connection
     # needs no layer channel of its own (an alias that is not configured gives none).
@@ -65,6 +115,10 @@ class PosConsumer(AsyncWebsocketConsumer):
     relay: Relay | None = None
     writer: asyncio.Task | None = None
     resume_task: asyncio.Task | None = None
+    direct: _DirectSocket | None = None
+    # Frames queued or being sent by the writer: a direct write waits until it is 0, so
+    # frames never overtake each other.
+    backlog = 0
 
     async def connect(self) -> None:
         self.connection_id = presence.new_connection_id()
@@ -102,6 +156,7 @@ class PosConsumer(AsyncWebsocketConsumer):
         for stream in sorted(SIGNAL_STREAMS):
             await self._subscribe_live(stream)
         await self.accept(subprotocol)
+        self.direct = _DirectSocket.of(self.base_send)
         self.writer = asyncio.create_task(self._write())
 
     def _token(self) -> tuple[str, str | None]:
@@ -127,7 +182,10 @@ class PosConsumer(AsyncWebsocketConsumer):
     async def _write(self) -> None:
         while True:
             text = await self.queue.get()
-            await self.send(text_data=text)
+            try:
+                await self.send(text_data=text)
+            finally:
+                self.backlog -= 1
 
     def _enqueue(self, text: str) -> None:
         if self.closing:
@@ -136,6 +194,20 @@ class PosConsumer(AsyncWebsocketConsumer):
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
             self._too_slow()
+            return
+        self.backlog += 1
+
+    async def _enqueue_wait(self, text: str) -> None:
+        """Queue a frame, waiting for room: a replay is paced by the client."""
+        await self.queue.put(text)
+        self.backlog += 1
+
+    def _send_wire(self, wire: Wire) -> None:
+        if self.closing:
+            return
+        if self.backlog == 0 and self.direct is not None and self.direct.write(wire.frame):
+            return
+        self._enqueue(wire.text)
 
     def _too_slow(self) -> None:
         if self.closing:
@@ -184,7 +256,7 @@ class PosConsumer(AsyncWebsocketConsumer):
         # Pickups are for the device's own location only; a watched one sends stock.
         if wire.kind == "pickup" and stream != self.own_stream:
             return
-        self._enqueue(wire.text)
+        self._send_wire(wire)
 
     # --- incoming ------------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None) -> None:
@@ -256,7 +328,7 @@ class PosConsumer(AsyncWebsocketConsumer):
                     break
                 for seq, wire in page:
                     if wire is not None:
-                        await self.queue.put(wire.text)  # a replay waits for the client
+                        await self._enqueue_wait(wire.text)  # a replay waits for the client
                     position = seq
                 if self.closing:
                     return

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import struct
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -64,19 +65,37 @@ def setting_or_env(name: str, cast: type, default):
 
 
 class Wire(NamedTuple):
-    """An event as POS clients get it: its type and its JSON text, serialized once."""
+    """An event as POS clients get it: its type, its JSON text and that text as one
+    websocket frame (server to client: unmasked, uncompressed), each made once per event
+    and process, however many connections get it."""
 
     kind: str
     text: str
+    frame: bytes
+
+
+def text_frame(text: str) -> bytes:
+    """One final text frame (RFC 6455 5.2) as a server sends it without extensions."""
+    data = text.encode()
+    size = len(data)
+    if size < 126:
+        return bytes((0x81, size)) + data
+    if size < 65536:
+        return struct.pack("!BBH", 0x81, 126, size) + data
+    return struct.pack("!BBQ", 0x81, 127, size) + data
+
+
+def _wire(kind: str, text: str) -> Wire:
+    return Wire(kind, text, text_frame(text))
 
 
 def wire_text(stream: str, message: dict) -> Wire | None:
     """What a POS client gets for an event, or None if it gets nothing."""
     if stream in SIGNAL_STREAMS:
-        return Wire(stream, json.dumps({"type": stream, "seq": message["seq"]}))
+        return _wire(stream, json.dumps({"type": stream, "seq": message["seq"]}))
     kind = message.get("type")
     if stream.startswith("location.") and kind in LOCATION_TYPES:
-        return Wire(kind, json.dumps(message, separators=(",", ":")))
+        return _wire(kind, json.dumps(message, separators=(",", ":")))
     return None
 
 

@@ -92,8 +92,12 @@ def two_servers(transactional_db):
     processes = []
     try:
         for port in ports:
+            # The first runs as the production image does (no permessage-deflate: the
+            # consumer writes ready-made frames to the socket), the second with uvicorn's
+            # defaults (the client's deflate offer is taken: frames go the ASGI way).
+            production = ["--ws-per-message-deflate", "false"] if not processes else []
             process = subprocess.Popen(  # noqa: S603 (fixed arguments)
-                [*SERVER, "--port", str(port)],
+                [*SERVER, "--port", str(port), *production],
                 cwd=ROOT,
                 env=_environment(REDIS_URL=settings.REDIS_URL),
             )
