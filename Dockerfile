@@ -43,4 +43,4 @@ EXPOSE 8000
 
 # Several uvicorn workers in one container; scale out with more containers behind the
 # load balancer. --proxy-headers trusts X-Forwarded-* from FORWARDED_ALLOW_IPS.
-CMD ["sh", "-c", "exec uvicorn omo_site.asgi:application --host 0.0.0.0 --port ${PORT:-8000} --workers ${WEB_CONCURRENCY:-2} --proxy-headers --lifespan off"]
+CMD ["sh", "-c", "exec uvicorn omo_site.asgi:application --host 0.0.0.0 --port ${PORT:-8000} --workers ${WEB_CONCURRENCY:-2} --ws websockets-sansio --ws-per-message-deflate false --proxy-headers --lifespan off"]
