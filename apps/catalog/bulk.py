@@ -17,8 +17,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.events import event_append
+
 from .models import Barcode, Category, LocationPrice, Product, Variant
-from .services import catalog_changes_record
+from .services import CATALOG_STREAM
 
 VARIANT_FIELDS = (
     "price",
@@ -66,6 +68,8 @@ class CatalogBulkPlan:
     existing_prices: dict[tuple[int, int], Decimal]
     categories: dict[str, int]  # existing path -> id
     changed_products: set[str]
+    # sku -> id of every variant of the plan, filled in by catalog_bulk_write.
+    variant_ids: dict[str, int] = field(default_factory=dict)
 
     def variant_id(self, sku: str) -> int | None:
         row = self.existing_variants.get(sku)
@@ -188,16 +192,18 @@ def _variants_upsert(rows: list[dict[str, Any]], now) -> None:
                 [Variant(created_at=now, updated_at=now, **row) for row in chunk],
                 update_conflicts=True,
                 unique_fields=["sku"],
-                update_fields=["product", *VARIANT_FIELDS, "updated_at"],
+                update_fields=["product", *VARIANT_FIELDS, "change_seq", "updated_at"],
             )
         return
-    columns = ["sku", "product_id", *VARIANT_FIELDS]
-    types = ["text", "bigint", *(_PG_TYPES.get(f, "text") for f in VARIANT_FIELDS)]
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ["product_id", *VARIANT_FIELDS])
+    columns = ["sku", "product_id", *VARIANT_FIELDS, "change_seq"]
+    types = ["text", "bigint", *(_PG_TYPES.get(f, "text") for f in VARIANT_FIELDS), "bigint"]
+    updates = ", ".join(
+        f"{c} = EXCLUDED.{c}" for c in ["product_id", *VARIANT_FIELDS, "change_seq"]
+    )
     # Column names and types come from the fixed lists above, never from input.
     sql = (
-        f"INSERT INTO catalog_variant ({', '.join(columns)}, name, change_seq, "  # noqa: S608
-        "created_at, updated_at) SELECT u.*, '', 0, %s, %s FROM UNNEST("
+        f"INSERT INTO catalog_variant ({', '.join(columns)}, name, "  # noqa: S608
+        "created_at, updated_at) SELECT u.*, '', %s, %s FROM UNNEST("
         + ", ".join(f"%s::{t}[]" for t in types)
         + f") AS u ON CONFLICT (sku) DO UPDATE SET {updates}, updated_at = EXCLUDED.updated_at"
     )
@@ -275,6 +281,17 @@ def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
         variant_rows.append(
             {"sku": variant.sku, "product_id": product_ids[variant.handle], **values}
         )
+    if variant_rows:
+        # Move the sync cursor of exactly these variants (catalog_changes_record's rule:
+        # one "catalog" event whose commit-ordered seq becomes their change_seq), written
+        # by the upsert itself instead of a second UPDATE of every row.
+        event = event_append(
+            stream=CATALOG_STREAM,
+            type="catalog",
+            payload={"count": len({row["sku"] for row in variant_rows})},
+        )
+        for row in variant_rows:
+            row["change_seq"] = event.seq
     _variants_upsert(variant_rows, now)
     variant_ids = {sku: row["id"] for sku, row in plan.existing_variants.items()}
     new_skus = [v["sku"] for v in variant_rows if v["sku"] not in variant_ids]
@@ -323,10 +340,5 @@ def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
             unique_fields=["variant", "location"],
             update_fields=["price"],
         )
-    changed = sorted(
-        variant_ids[v.sku] for v in plan.variants if plan.outcome[v.sku] != "unchanged"
-    )
-    if changed:
-        # One event, and per chunk one UPDATE, for the whole batch of changed variants.
-        catalog_changes_record(variant_ids=changed)
-    return changed
+    plan.variant_ids = variant_ids
+    return sorted({variant_ids[v.sku] for v in plan.variants if plan.outcome[v.sku] != "unchanged"})
