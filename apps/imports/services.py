@@ -407,8 +407,10 @@ def _write(job: ImportJob, preview: Preview) -> int:
     if not preview.stock:
         return 0
     skus = {diff.sku for diff in preview.stock}
-    ids: dict[str, int] = {}
-    sku_list = sorted(skus)
+    # The catalog write knows the ids of its variants; only the others are read.
+    known = preview.catalog_plan.variant_ids if preview.catalog_plan is not None else {}
+    ids: dict[str, int] = {sku: known[sku] for sku in skus if sku in known}
+    sku_list = sorted(skus - set(ids))
     for start in range(0, len(sku_list), 4000):
         ids.update(
             Variant.objects.filter(sku__in=sku_list[start : start + 4000]).values_list("sku", "id")
