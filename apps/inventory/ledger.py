@@ -316,33 +316,30 @@ def _plan_fast(changes, actor, reference_type, reference_id) -> _Plan | None:
     return plan
 
 
-_FAST_PG_SQL = (
-    "SELECT * FROM inventory_stock_apply_fast(%s, %s::bigint[], %s::integer[],"
-    " %s::integer[], %s::text[], %s::bigint[], %s::text[], %s::text[], %s, %s, %s::bigint,"
-    " %s::bigint, %s)"
-)
+_FAST_PG_SQL = "SELECT * FROM inventory_stock_apply_fast(%s, %s::jsonb, %s, %s, %s, %s, %s)"
 
 
 def _apply_fast_pg(changes, actor, reference_type, reference_id) -> AppliedStock | None:
     """PostgreSQL, a few levels at one location: the whole change in one round trip
     (the function of migration 0002: lock and check the levels in variant order, then
-    the stream, then write levels, events and movements). None: nothing was written, a
+    the stream, then write levels and events in that order, and movements in the order
+    given, as the general path does). None: nothing was written, a
     level is missing or a rule refuses; the general path decides."""
-    ordered = sorted(changes, key=_by_variant)
+    ordered = list(changes)  # the function locks them in variant order
     location_id = ordered[0].location_id
     now = timezone.now()
+    encoded = json.dumps(
+        [
+            [c.variant_id, c.on_hand, c.reserved, c.reason, c.lot_id, c.serial, c.note]
+            for c in ordered
+        ]
+    )
     with _binding_cursor() as cursor:
         cursor.execute(
             _FAST_PG_SQL,
             [
                 location_id,
-                [c.variant_id for c in ordered],
-                [c.on_hand for c in ordered],
-                [c.reserved for c in ordered],
-                [c.reason for c in ordered],
-                [c.lot_id for c in ordered],
-                [c.serial for c in ordered],
-                [c.note for c in ordered],
+                encoded,
                 reference_type,
                 reference_id,
                 actor.user_id,
@@ -417,10 +414,6 @@ def _apply_fast_pg(changes, actor, reference_type, reference_id) -> AppliedStock
     if crossed:
         on_commit(functools.partial(stock_alerts_evaluate.delay, crossed))
     return AppliedStock(movements=movements, levels=levels, shortfalls=[])
-
-
-def _by_variant(change: StockChange) -> int:
-    return change.variant_id
 
 
 def _binding_cursor():
