@@ -1,0 +1,31 @@
+"""`column IN (many values)` without paying per value for building the query.
+
+`filter(sku__in=values)` prepares every value through the field and, on PostgreSQL,
+psycopg then rewrites one placeholder per value: for 100,000 SKUs that was most of an
+import preview's time. `AnyOf` is the same test with the values passed as they are:
+one array parameter (`= ANY(%s)`) on PostgreSQL, plain placeholders elsewhere.
+"""
+
+from __future__ import annotations
+
+from django.db.models import F, Lookup
+
+
+class AnyOf(Lookup):
+    """`AnyOf("sku", values)`: true when the column's value is one of `values`, which
+    must already be of the column's Python type (str for text, int for ids)."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def __init__(self, column: str, values) -> None:
+        super().__init__(F(column), list(values))
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        if not self.rhs:
+            return "1 = 0", []
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", [*lhs_params, self.rhs]
+        placeholders = ", ".join(["%s"] * len(self.rhs))
+        return f"{lhs} IN ({placeholders})", [*lhs_params, *self.rhs]
