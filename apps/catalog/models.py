@@ -90,7 +90,8 @@ class Variant(models.Model):
     active = models.BooleanField(default=True)
     tracking = models.CharField(max_length=10, choices=Tracking.choices, default=Tracking.NONE)
     # Position on the "catalog" stream of this variant's last change (sync cursor).
-    change_seq = models.BigIntegerField(default=0, db_index=True)
+    # Indexed with id below: the sync pages by (change_seq, id).
+    change_seq = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -101,6 +102,9 @@ class Variant(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(price__gte=0), name="variant_price_not_negative"),
         ]
+        # The catalog sync's keyset order: a page is an index range read in order, with
+        # no sort of the rows that share one change_seq (an import moves thousands).
+        indexes = [models.Index(fields=["change_seq", "id"], name="variant_change_seq_id")]
 
     def __str__(self) -> str:
         return f"{self.sku} {self.display_name}"

@@ -11,13 +11,12 @@ from django.db.models import (
     Count,
     DecimalField,
     F,
+    FilteredRelation,
     Max,
     Min,
-    OuterRef,
     Prefetch,
     Q,
     QuerySet,
-    Subquery,
     Sum,
 )
 from django.db.models.functions import Coalesce
@@ -65,23 +64,23 @@ def prices_at(location: Location | None, variant_ids: Iterable[int]) -> dict[int
 def variant_list_for_api(*, location: Location | None) -> QuerySet[Variant]:
     """Variants as the catalog API shows them, with `price_effective` (the price at
     `location` if one is set there, else the base price), product, category and
-    barcodes loaded, so a page costs a constant number of queries."""
-    location_price = LocationPrice.objects.filter(
-        variant_id=OuterRef("pk"), location_id=location.pk if location else None
-    ).values("price")[:1]
-    effective = (
-        Coalesce(
-            Subquery(location_price),
+    barcodes loaded, so a page costs a constant number of queries. The location price
+    is one LEFT JOIN (at most one row per variant and location: location_price_unique)
+    rather than a subquery per row."""
+    variants = Variant.objects.select_related("product", "product__category").prefetch_related(
+        "barcodes"
+    )
+    if location is None:
+        return variants.annotate(price_effective=F("price"))
+    return variants.annotate(
+        location_price=FilteredRelation(
+            "location_prices", condition=Q(location_prices__location_id=location.pk)
+        ),
+        price_effective=Coalesce(
+            F("location_price__price"),
             F("price"),
             output_field=DecimalField(max_digits=12, decimal_places=2),
-        )
-        if location is not None
-        else F("price")
-    )
-    return (
-        Variant.objects.select_related("product", "product__category")
-        .prefetch_related("barcodes")
-        .annotate(price_effective=effective)
+        ),
     )
 
 

@@ -248,3 +248,40 @@ def test_name_is_the_variants_display_name(device_api):
     for variant in (plain, named, only_names):
         assert by_sku[variant.sku]["name"] == variant.display_name
     assert by_sku["MUG-XL"]["options"] == {"Size": ""}
+
+
+@pytest.mark.postgres
+def test_barcodes_as_one_array_parameter_match_the_portable_query(device_api):
+    """The PostgreSQL path of barcodes_by_variant (ids as one array) gives exactly the
+    ORM query's result: same variants, same codes, same order."""
+    from apps.catalog.api import barcodes_by_variant
+
+    variants = [VariantFactory(sku=f"BC-{n}") for n in range(6)]
+    for n, variant in enumerate(variants[:5]):
+        for code in (f"9{n}0", f"0{n}5", f"5{n}", "ÉTÉ" + str(n))[: 1 + n % 4]:
+            BarcodeFactory(variant=variant, code=code)
+    ids = [v.pk for v in variants] + [10**9]
+    fast = barcodes_by_variant(ids)
+    assert fast == barcodes_by_variant(ids, portable=True)
+    assert variants[5].pk not in fast and len(fast) == 5
+    assert _sync(device_api)["results"][4]["barcodes"] == fast[variants[4].pk]
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/json; indent=4"])
+def test_fast_renderer_writes_the_bytes_drfs_json_renderer_writes(accept):
+    from django.utils.translation import gettext_lazy
+    from rest_framework.renderers import JSONRenderer
+
+    from apps.catalog.api_renderers import FastJSONRenderer
+
+    body = {
+        "results": [{"sku": "ÉTÉ/1\u2028x\u2029", "price": Decimal("1.50"), "n": None}],
+        "flag": True,
+        "lazy": gettext_lazy("Not found."),
+        "count": 3,
+    }
+    expected = JSONRenderer().render(body, accept, {})
+    assert FastJSONRenderer().render(body, accept, {}) == expected
+    assert FastJSONRenderer().render({1: "int key"}, accept, {}) == JSONRenderer().render(
+        {1: "int key"}, accept, {}
+    )
