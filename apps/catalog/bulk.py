@@ -180,21 +180,24 @@ _PG_TYPES = {
 }
 
 
-def _variants_upsert(rows: list[dict[str, Any]], now) -> None:
-    """Insert or update variants by SKU. On PostgreSQL one INSERT ... SELECT FROM
-    UNNEST(...) ON CONFLICT per chunk, without building a model instance per row (the
-    Python cost dominated 100,000-row imports); elsewhere bulk_create's upsert."""
+def _variants_upsert(rows: list[dict[str, Any]], now) -> dict[str, int]:
+    """Insert or update variants by SKU; return sku -> id of those it could read back.
+    On PostgreSQL one INSERT ... SELECT FROM UNNEST(...) ON CONFLICT ... RETURNING per
+    chunk, without building a model instance per row (the Python cost dominated
+    100,000-row imports); elsewhere bulk_create's upsert."""
+    ids: dict[str, int] = {}
     if not rows:
-        return
+        return ids
     if connection.vendor != "postgresql":
         for chunk in _chunks(rows):
-            Variant.objects.bulk_create(
+            created = Variant.objects.bulk_create(
                 [Variant(created_at=now, updated_at=now, **row) for row in chunk],
                 update_conflicts=True,
                 unique_fields=["sku"],
                 update_fields=["product", *VARIANT_FIELDS, "change_seq", "updated_at"],
             )
-        return
+            ids.update((variant.sku, variant.pk) for variant in created if variant.pk)
+        return ids
     columns = ["sku", "product_id", *VARIANT_FIELDS, "change_seq"]
     types = ["text", "bigint", *(_PG_TYPES.get(f, "text") for f in VARIANT_FIELDS), "bigint"]
     updates = ", ".join(
@@ -206,11 +209,14 @@ def _variants_upsert(rows: list[dict[str, Any]], now) -> None:
         "created_at, updated_at) SELECT u.*, '', %s, %s FROM UNNEST("
         + ", ".join(f"%s::{t}[]" for t in types)
         + f") AS u ON CONFLICT (sku) DO UPDATE SET {updates}, updated_at = EXCLUDED.updated_at"
+        " RETURNING sku, id"
     )
     with connection.cursor() as cursor:
         for chunk in _chunks(rows, 10_000):
             arrays = [[row[c] for row in chunk] for c in columns]
             cursor.execute(sql, [now, now, *arrays])
+            ids.update(cursor.fetchall())
+    return ids
 
 
 @transaction.atomic
@@ -256,6 +262,8 @@ def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
             unique_fields=["handle"],
             update_fields=["name", "brand", "description", "category", "updated_at"],
         )
+    # bulk_create's upsert sets the ids (PostgreSQL, SQLite >= 3.35); read the others.
+    product_ids.update((p.handle, p.pk) for p in product_rows if p.pk is not None)
     missing = [p.handle for p in product_rows if p.handle not in product_ids]
     for chunk in _chunks(missing):
         product_ids.update(Product.objects.filter(handle__in=chunk).values_list("handle", "id"))
@@ -292,8 +300,8 @@ def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
         )
         for row in variant_rows:
             row["change_seq"] = event.seq
-    _variants_upsert(variant_rows, now)
     variant_ids = {sku: row["id"] for sku, row in plan.existing_variants.items()}
+    variant_ids.update(_variants_upsert(variant_rows, now))
     new_skus = [v["sku"] for v in variant_rows if v["sku"] not in variant_ids]
     for chunk in _chunks(new_skus):
         variant_ids.update(Variant.objects.filter(sku__in=chunk).values_list("sku", "id"))
