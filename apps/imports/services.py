@@ -155,17 +155,23 @@ def _preview_build(job: ImportJob, *, progress: bool = False) -> Preview:
     rows = rows_map(table, mapping)
     if not rows:
         raise FileRefused("The file has a header but no rows.")
+    report = None
     if progress:
         ImportJob.objects.filter(pk=job.pk).update(rows_total=len(rows), rows_done=0, kind=kind)
+
+        def report(done: int) -> None:
+            # Validation runs in autocommit: the page's poll sees each chunk's count.
+            ImportJob.objects.filter(pk=job.pk).update(rows_done=done)
+
     actor = job.uploaded_by
     if kind == "stock":
-        preview = stock_preview(rows, actor=actor)
+        preview = stock_preview(rows, actor=actor, progress=report)
         _deltas_already_applied(job, rows, preview)
     else:
         location_code = job.location.code if job.location else None
         if kind == "shopify":
             rows = shopify_rows(rows, location_code)
-        preview = catalog_preview(rows, actor=actor, kind=kind)
+        preview = catalog_preview(rows, actor=actor, kind=kind, progress=report)
         if kind == "shopify" and not location_code:
             unknown = [*unknown]
             preview.warnings.append(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from apps.catalog.bulk import CatalogBulkPlan, ProductInput, VariantInput, catalog_bulk_plan
 from apps.catalog.models import Barcode, Product, Variant
+from apps.core.lookups import AnyOf
 from apps.inventory.models import StockLevel
 from apps.stores.models import Location
 from apps.stores.selectors import location_list_managed
@@ -43,14 +44,31 @@ class RowError:
 def controls_mark(row: Row, errors: list[RowError]) -> bool:
     """A row error for each cell holding a control character other than a line break
     or tab; True when the row has none (its cells can be read further)."""
-    clean = True
-    for column, value in row.values.items():
+    values = row.values
+    if cells.control_character("".join(values.values())) is None:
+        return True  # one search over the whole row, the common case
+    for column, value in values.items():
         ch = cells.control_character(value)
         if ch is not None:
             name = row.columns.get(column, column)
             errors.append(RowError(row.number, name, value, cells.control_message(column, ch)))
-            clean = False
-    return clean
+    return False
+
+
+def memoized(parse):
+    """parse(value, what) remembering its results: a column repeats the same prices,
+    counts and categories over thousands of rows. Errors are raised again each time."""
+    results: dict = {}
+
+    def cached(value: str, what: str):
+        key = (value, what)
+        try:
+            return results[key]
+        except KeyError:
+            result = results[key] = parse(value, what)
+            return result
+
+    return cached
 
 
 @dataclass
@@ -116,7 +134,7 @@ def levels_read(keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, 
     for location_id, variant_ids in by_location.items():
         for chunk in _chunks(variant_ids):
             for variant_id, on_hand, reserved in StockLevel.objects.filter(
-                location_id=location_id, variant_id__in=chunk
+                AnyOf("variant_id", chunk), location_id=location_id
             ).values_list("variant_id", "on_hand", "reserved"):
                 levels[(location_id, variant_id)] = (on_hand, reserved)
     return levels
@@ -125,7 +143,7 @@ def levels_read(keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, 
 def variants_known(skus) -> dict[str, tuple[int, str]]:
     known = {}
     for chunk in _chunks(skus):
-        for sku, pk, tracking in Variant.objects.filter(sku__in=chunk).values_list(
+        for sku, pk, tracking in Variant.objects.filter(AnyOf("sku", chunk)).values_list(
             "sku", "id", "tracking"
         ):
             known[sku] = (pk, tracking)
@@ -133,38 +151,60 @@ def variants_known(skus) -> dict[str, tuple[int, str]]:
 
 
 def duplicates_mark(rows: list[Row], key, column: str, what: str, errors: list[RowError]) -> None:
-    by_value: dict = defaultdict(list)
+    by_value: dict = {}  # value -> its row, or the list of its rows once repeated
     for row in rows:
         value = key(row)
         if value:
-            by_value[value].append(row)
+            group = by_value.get(value)
+            if group is None:
+                by_value[value] = row
+            elif isinstance(group, list):
+                group.append(row)
+            else:
+                by_value[value] = [group, row]
     for value, group in by_value.items():
-        if len(group) > 1:
-            numbers = ", ".join(str(r.number) for r in group)
-            for row in group:
-                errors.append(
-                    RowError(
-                        row.number,
-                        row.columns.get(column, column),
-                        row.values.get(column, ""),
-                        f"{what} `{value if isinstance(value, str) else value[0]}` appears "
-                        f"on rows {numbers}: each may appear once",
-                    )
+        if not isinstance(group, list):
+            continue
+        numbers = ", ".join(str(r.number) for r in group)
+        for row in group:
+            errors.append(
+                RowError(
+                    row.number,
+                    row.columns.get(column, column),
+                    row.get(column),
+                    f"{what} `{value if isinstance(value, str) else value[0]}` appears "
+                    f"on rows {numbers}: each may appear once",
                 )
+            )
 
 
-def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview:
+@dataclass
+class ParsedRow:
+    """A catalog row whose cells all read correctly, as the plan needs it."""
+
+    sku: str
+    handle: str
+    values: dict  # variant fields to set
+    prices: dict  # location id -> price or None
+    stock: dict  # column -> (location id, counted)
+    product: dict  # product fields given on this row
+    barcodes: list[str] | None = None
+
+
+def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=None) -> Preview:
+    """`progress(rows_read)` is called after each chunk of rows read, if given."""
     preview = Preview(kind=kind, rows_total=len(rows))
     errors = preview.errors
 
     def error(row: Row, column: str, message: str) -> None:
-        errors.append(
-            RowError(
-                row.number, row.columns.get(column, column), row.values.get(column, ""), message
-            )
-        )
+        name = row.columns.get(column, column)
+        errors.append(RowError(row.number, name, row.get(column), message))
 
-    location_columns = {key for key in set().union(*(row.values for row in rows)) if "@" in key}
+    # Every row of a file shares one columns dict: gather the location columns from the
+    # distinct ones, in the order of the file.
+    location_columns: list[str] = []
+    for columns in {id(row.columns): row.columns for row in rows}.values():
+        location_columns += [key for key in columns if "@" in key and key not in location_columns]
     codes = {key.split("@", 1)[1] for key in location_columns}
     locations, managed = locations_for(codes, actor)
     unknown = sorted(codes - set(locations))
@@ -174,18 +214,35 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
             + ", ".join(f"`{code}`" for code in unknown)
             + ". Use the codes shown on the Stores page."
         )
-    parsed: dict[int, dict] = {}
-    for row in rows:
+    # Per column once: (column, price or stock, code, location id, may the actor manage it)
+    location_plan = [
+        (key, prefix, code, locations[code].pk, code in managed)
+        for key in location_columns
+        for prefix, code in [key.split("@", 1)]
+    ]
+    money = memoized(cells.money)
+    whole_number = memoized(cells.whole_number)
+    category_path = memoized(lambda value, _what: cells.category_path(value))
+    boolean = memoized(cells.boolean)
+    option_columns = [
+        (f"option{i}_{part}", 60 if part == "name" else 120)
+        for i in (1, 2, 3)
+        for part in ("name", "value")
+    ]
+    tracking_values = set(Variant.Tracking.values)
+    parsed: dict[int, ParsedRow] = {}
+    for done, row in enumerate(rows, start=1):
+        if progress is not None and done % CHUNK == 0:
+            progress(done)
         if not controls_mark(row, errors):
             continue
         v = row.values
-        out: dict = {"values": {}, "prices": {}, "stock": {}}
         ok = True
         sku = v.get("sku", "")
         try:
             if not sku:
                 raise CellError("sku is required")
-            out["sku"] = cells.code_text(sku, "sku")
+            cells.code_text(sku, "sku")
         except CellError as e:
             error(row, "sku", str(e))
             ok = False
@@ -200,7 +257,8 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
                 f"product_handle `{handle}` may only contain letters, digits, - and _",
             )
             ok = False
-        out["handle"] = handle
+        out = ParsedRow(sku=sku, handle=handle, values={}, prices={}, stock={}, product={})
+        values = out.values
         for column in ("price", "compare_at_price", "cost"):
             text = v.get(column)
             if text is None:
@@ -208,79 +266,75 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
             try:
                 if text == "":
                     if column != "price":
-                        out["values"][column] = None
+                        values[column] = None
                 else:
-                    out["values"][column] = cells.money(text, column)
+                    values[column] = money(text, column)
             except CellError as e:
                 error(row, column, str(e))
                 ok = False
-        for i in (1, 2, 3):
-            for part in ("name", "value"):
-                column = f"option{i}_{part}"
-                if column in v:
-                    limit = 60 if part == "name" else 120
-                    if len(v[column]) > limit:
-                        error(row, column, f"{column} is longer than {limit} characters")
-                        ok = False
-                    out["values"][column] = v[column]
+        for column, limit in option_columns:
+            text = v.get(column)
+            if text is not None:
+                if len(text) > limit:
+                    error(row, column, f"{column} is longer than {limit} characters")
+                    ok = False
+                values[column] = text
         if v.get("active"):
             try:
-                out["values"]["active"] = cells.boolean(v["active"], "active")
+                values["active"] = boolean(v["active"], "active")
             except CellError as e:
                 error(row, "active", str(e))
                 ok = False
         if v.get("tracking"):
             tracking = v["tracking"].strip().lower()
-            if tracking not in Variant.Tracking.values:
+            if tracking not in tracking_values:
                 error(row, "tracking", f"tracking `{v['tracking']}` is not none, lot or serial")
                 ok = False
-            out["values"]["tracking"] = tracking
+            values["tracking"] = tracking
         if "barcode" in v:
             codes_in_row = [c.strip() for c in v["barcode"].split("|") if c.strip()]
             try:
-                out["barcodes"] = [cells.code_text(c, "barcode") for c in codes_in_row]
+                out.barcodes = [cells.code_text(c, "barcode") for c in codes_in_row]
             except CellError as e:
                 error(row, "barcode", str(e))
                 ok = False
             if len(set(codes_in_row)) != len(codes_in_row):
                 error(row, "barcode", "the same barcode is listed twice")
                 ok = False
-        product: dict = {}
-        for column, key in (
-            ("product_name", "name"),
-            ("brand", "brand"),
-            ("description", "description"),
+        product = out.product
+        for column, key, limit in (
+            ("product_name", "name", 255),
+            ("brand", "brand", 120),
+            ("description", "description", None),
         ):
-            if v.get(column):
-                limit = {"name": 255, "brand": 120}.get(key)
-                if limit and len(v[column]) > limit:
+            text = v.get(column)
+            if text:
+                if limit and len(text) > limit:
                     error(row, column, f"{column} is longer than {limit} characters")
                     ok = False
-                product[key] = v[column]
+                product[key] = text
         if v.get("category"):
             try:
-                product["category_path"] = cells.category_path(v["category"])
+                product["category_path"] = category_path(v["category"], "category")
             except CellError as e:
                 error(row, "category", str(e))
                 ok = False
-        out["product"] = product
-        for key in location_columns:
+        for key, prefix, code, location_id, may_manage in location_plan:
             text = v.get(key, "")
-            prefix, code = key.split("@", 1)
             if text == "" and prefix == "stock":
                 continue
-            if code not in managed:
+            if not may_manage:
                 error(row, key, f"you may not change {prefix} at location {code}")
                 ok = False
                 continue
             try:
                 if prefix == "price":
-                    out["prices"][locations[code].pk] = cells.money(text, key) if text else None
+                    out.prices[location_id] = money(text, key) if text else None
                 else:
-                    counted = cells.whole_number(text, key)
+                    counted = whole_number(text, key)
                     if counted < 0:
                         raise CellError(f"{key} `{text}` is negative: count what is on the shelf")
-                    out["stock"][key] = (locations[code].pk, counted)
+                    out.stock[key] = (location_id, counted)
             except CellError as e:
                 error(row, key, str(e))
                 ok = False
@@ -290,29 +344,31 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
     by_number = {row.number: row for row in rows}
     # Over every row that names a sku, not only the valid ones: otherwise a row whose
     # twin has another error would be written as if it were the only one.
-    duplicates_mark(rows, lambda r: r.values.get("sku", ""), "sku", "sku", errors)
+    duplicates_mark(rows, lambda r: r.get("sku"), "sku", "sku", errors)
     barcode_rows: dict[str, set[str]] = defaultdict(set)
     for out in parsed.values():
-        for code in out.get("barcodes") or []:
-            barcode_rows[code].add(out["sku"])
+        for code in out.barcodes or ():
+            barcode_rows[code].add(out.sku)
     for number, out in parsed.items():
-        for code in out.get("barcodes") or []:
+        for code in out.barcodes or ():
             if len(barcode_rows[code]) > 1:
-                others = ", ".join(sorted(barcode_rows[code] - {out["sku"]}))
+                others = ", ".join(sorted(barcode_rows[code] - {out.sku}))
                 error(
                     by_number[number],
                     "barcode",
                     f"barcode `{code}` is also given to sku {others} in this file",
                 )
     # Barcodes that belong to a variant not in this file (or kept by it).
-    file_barcodes = {sku: out.get("barcodes") for out in parsed.values() for sku in [out["sku"]]}
+    file_barcodes = {out.sku: out.barcodes for out in parsed.values()}
     owners: dict[str, str] = {}
     for chunk in _chunks(barcode_rows):
-        owners.update(Barcode.objects.filter(code__in=chunk).values_list("code", "variant__sku"))
+        owners.update(
+            Barcode.objects.filter(AnyOf("code", chunk)).values_list("code", "variant__sku")
+        )
     for number, out in parsed.items():
-        for code in out.get("barcodes") or []:
+        for code in out.barcodes or ():
             owner = owners.get(code)
-            if owner and owner != out["sku"]:
+            if owner and owner != out.sku:
                 kept = file_barcodes.get(owner)
                 if owner not in file_barcodes or kept is None or code in kept:
                     error(
@@ -321,26 +377,28 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
                         f"barcode `{code}` already belongs to sku {owner}",
                     )
 
-    known = variants_known({out["sku"] for out in parsed.values()})
+    known = variants_known({out.sku for out in parsed.values()})
     bad = preview.invalid_rows
     # Product fields from each product's rows whose cells read correctly (a row refused
     # only as a duplicate still names its product): the first non-blank value wins.
     products: dict[str, ProductInput] = {}
     for out in parsed.values():
-        product = products.setdefault(out["handle"], ProductInput(handle=out["handle"]))
-        for key, value in out["product"].items():
+        product = products.get(out.handle)
+        if product is None:
+            product = products[out.handle] = ProductInput(handle=out.handle)
+        for key, value in out.product.items():
             product.values.setdefault(key, value)
     existing_handles = set()
     for chunk in _chunks(products):
         existing_handles.update(
-            Product.objects.filter(handle__in=chunk).values_list("handle", flat=True)
+            Product.objects.filter(AnyOf("handle", chunk)).values_list("handle", flat=True)
         )
     levels = levels_read(
         {
-            (loc, known[out["sku"]][0])
+            (loc, known[out.sku][0])
             for out in parsed.values()
-            if out["sku"] in known
-            for loc, _ in out["stock"].values()
+            if out.sku in known
+            for loc, _ in out.stock.values()
         }
     )
     stock_by_row: dict[int, list[StockDiff]] = {}
@@ -348,18 +406,18 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
         if number in bad:
             continue
         row = by_number[number]
-        variant = known.get(out["sku"])
-        if variant is None and "price" not in out["values"]:
+        variant = known.get(out.sku)
+        if variant is None and "price" not in out.values:
             error(row, "price", "price is required for a new sku")
-        if out["handle"] not in existing_handles and "name" not in products[out["handle"]].values:
+        if out.handle not in existing_handles and "name" not in products[out.handle].values:
             error(
                 row,
                 "product_name",
-                f"product_name is required for the new product `{out['handle']}`",
+                f"product_name is required for the new product `{out.handle}`",
             )
-        tracking = out["values"].get("tracking") or (variant[1] if variant else "none")
+        tracking = out.values.get("tracking") or (variant[1] if variant else "none")
         diffs = []
-        for key, (location_id, counted) in out["stock"].items():
+        for key, (location_id, counted) in out.stock.items():
             if tracking != "none":
                 error(
                     row,
@@ -377,8 +435,9 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
                 )
                 continue
             if counted != on_hand:
-                diffs.append(StockDiff(number, out["sku"], location_id, counted - on_hand))
-        stock_by_row[number] = diffs
+                diffs.append(StockDiff(number, out.sku, location_id, counted - on_hand))
+        if diffs:
+            stock_by_row[number] = diffs
 
     bad = preview.invalid_rows
     variants = []
@@ -387,24 +446,26 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog") -> Preview
             continue
         variants.append(
             VariantInput(
-                sku=out["sku"],
-                handle=out["handle"],
-                values=out["values"],
-                barcodes=out.get("barcodes"),
-                location_prices=out["prices"],
+                sku=out.sku,
+                handle=out.handle,
+                values=out.values,
+                barcodes=out.barcodes,
+                location_prices=out.prices,
             )
         )
-        preview.skus[number] = out["sku"]
+        preview.skus[number] = out.sku
     used = {v.handle for v in variants}
     plan = catalog_bulk_plan(
         products={h: p for h, p in products.items() if h in used}, variants=variants
     )
     preview.catalog_plan = plan
-    for number in preview.skus:
-        outcome = plan.outcome[parsed[number]["sku"]]
-        if outcome == "unchanged" and stock_by_row.get(number):
-            outcome = "update"
+    for number, sku in preview.skus.items():
+        outcome = plan.outcome[sku]
+        diffs = stock_by_row.get(number)
+        if diffs:
+            if outcome == "unchanged":
+                outcome = "update"
+            preview.stock += diffs
         preview.outcome[number] = outcome
-        preview.stock += stock_by_row.get(number, [])
     preview.errors.sort(key=lambda e: e.row)
     return preview

@@ -8,6 +8,7 @@ from . import cells
 from .cells import CellError
 from .formats import Row
 from .validation import (
+    CHUNK,
     Preview,
     RowError,
     StockDiff,
@@ -19,15 +20,14 @@ from .validation import (
 )
 
 
-def stock_preview(rows: list[Row], *, actor) -> Preview:
+def stock_preview(rows: list[Row], *, actor, progress=None) -> Preview:
+    """`progress(rows_read)` is called after each chunk of rows read, if given."""
     preview = Preview(kind="stock", rows_total=len(rows))
     errors = preview.errors
 
     def error(row: Row, column: str, message: str) -> None:
         errors.append(
-            RowError(
-                row.number, row.columns.get(column, column), row.values.get(column, ""), message
-            )
+            RowError(row.number, row.columns.get(column, column), row.get(column), message)
         )
 
     # Never a cell with a control character in a query (PostgreSQL refuses NUL): those
@@ -35,11 +35,13 @@ def stock_preview(rows: list[Row], *, actor) -> Preview:
     readable = [
         row for row in rows if cells.control_character("".join(row.values.values())) is None
     ]
-    codes = {row.values.get("location", "").strip().upper() for row in readable} - {""}
+    codes = {row.get("location").strip().upper() for row in readable} - {""}
     locations, managed = locations_for(codes, actor)
-    known = variants_known({row.values.get("sku", "") for row in readable} - {""})
+    known = variants_known({row.get("sku") for row in readable} - {""})
     parsed: dict[int, tuple[str, int, str, int]] = {}  # row -> (sku, location_id, kind, qty)
-    for row in rows:
+    for done, row in enumerate(rows, start=1):
+        if progress is not None and done % CHUNK == 0:
+            progress(done)
         if not controls_mark(row, errors):
             continue
         v = row.values
@@ -90,8 +92,8 @@ def stock_preview(rows: list[Row], *, actor) -> Preview:
     by_number = {row.number: row for row in rows}
 
     def sku_and_location(row: Row):
-        sku = row.values.get("sku", "")
-        code = row.values.get("location", "").strip().upper()
+        sku = row.get("sku")
+        code = row.get("location").strip().upper()
         return (sku, code) if sku and code else None
 
     # Over every row that names both, not only the valid ones: otherwise a row whose
