@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.events import event_append
+from apps.core.lookups import AnyOf
 
 from .models import Barcode, Category, LocationPrice, Product, Variant
 from .services import CATALOG_STREAM
@@ -87,14 +88,14 @@ def catalog_bulk_plan(
     """Read the current rows for these inputs and decide each SKU's outcome."""
     existing_products: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(sorted(products)):
-        for row in Product.objects.filter(handle__in=chunk).values(
+        for row in Product.objects.filter(AnyOf("handle", chunk)).values(
             "id", "handle", "name", "brand", "description", "category__path"
         ):
             row["category_path"] = row.pop("category__path") or ""
             existing_products[row["handle"]] = row
     existing_variants: dict[str, dict[str, Any]] = {}
     for chunk in _chunks([v.sku for v in variants]):
-        for row in Variant.objects.filter(sku__in=chunk).values(
+        for row in Variant.objects.filter(AnyOf("sku", chunk)).values(
             "id", "sku", "product__handle", *VARIANT_FIELDS
         ):
             existing_variants[row["sku"]] = row
@@ -102,12 +103,12 @@ def catalog_bulk_plan(
     existing_barcodes: dict[int, set[str]] = defaultdict(set)
     existing_prices: dict[tuple[int, int], Decimal] = {}
     for chunk in _chunks(ids):
-        for variant_id, code in Barcode.objects.filter(variant_id__in=chunk).values_list(
+        for variant_id, code in Barcode.objects.filter(AnyOf("variant_id", chunk)).values_list(
             "variant_id", "code"
         ):
             existing_barcodes[variant_id].add(code)
         for variant_id, location_id, price in LocationPrice.objects.filter(
-            variant_id__in=chunk
+            AnyOf("variant_id", chunk)
         ).values_list("variant_id", "location_id", "price"):
             existing_prices[(variant_id, location_id)] = price
     paths = {p.values["category_path"] for p in products.values() if p.values.get("category_path")}
