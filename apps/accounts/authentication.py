@@ -1,6 +1,6 @@
 from rest_framework import authentication, exceptions
 
-from .services import api_client_authenticate
+from .services import api_client_authenticate_cached
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -18,7 +18,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             key = header[1].decode()
         except UnicodeError as error:
             raise exceptions.AuthenticationFailed("The token has invalid characters.") from error
-        client = api_client_authenticate(key)
+        client = api_client_authenticate_cached(key)
         if client is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked token.")
         return client, client
