@@ -33,6 +33,7 @@ from apps.core.errors import (
 )
 from apps.core.events import event_append, location_stream
 from apps.core.money import ZERO, round_money
+from apps.core.rows import rows_insert
 from apps.inventory.ledger import Actor
 from apps.inventory.models import StockLevel
 from apps.inventory.services import (
@@ -150,24 +151,24 @@ def _payments_check(payments: Sequence[PaymentInput], total: Decimal) -> None:
 
 
 def _order_lines(order: Order, quote: Quote, lines: Sequence[SaleLineInput]) -> list[OrderLine]:
-    return OrderLine.objects.bulk_create(
-        [
-            OrderLine(
-                order=order,
-                position=position,
-                variant=priced.variant,
-                sku=priced.sku,
-                name=priced.variant.name or priced.variant.product.name,
-                quantity=priced.quantity,
-                unit_price=priced.unit_price,
-                discount=priced.discount,
-                total=priced.total,
-                lot=line.lot,
-                serials=list(line.serials),
-            )
-            for position, (priced, line) in enumerate(zip(quote.lines, lines, strict=True))
-        ]
-    )
+    rows = [
+        OrderLine(
+            order=order,
+            position=position,
+            variant=priced.variant,
+            sku=priced.sku,
+            name=priced.variant.name or priced.variant.product.name,
+            quantity=priced.quantity,
+            unit_price=priced.unit_price,
+            discount=priced.discount,
+            total=priced.total,
+            lot=line.lot,
+            serials=list(line.serials),
+        )
+        for position, (priced, line) in enumerate(zip(quote.lines, lines, strict=True))
+    ]
+    rows_insert(rows)
+    return rows
 
 
 def _children_keep(order: Order, lines: list[OrderLine], payments: list[Payment]) -> None:
@@ -185,18 +186,20 @@ def _children_keep(order: Order, lines: list[OrderLine], payments: list[Payment]
 
 
 def _payments_create(order: Order, payments: Sequence[PaymentInput]) -> list[Payment]:
-    return Payment.objects.bulk_create(
-        [
-            Payment(order=order, method=p.method, amount=p.amount, reference=p.reference)
-            for p in payments
-        ]
-    )
+    rows = [
+        Payment(order=order, method=p.method, amount=p.amount, reference=p.reference)
+        for p in payments
+    ]
+    rows_insert(rows)
+    return rows
 
 
 # --- POS sales ----------------------------------------------------------------------------
 
 
-@transaction.atomic
+# No savepoint when nested (the API's idempotent() transaction): an error inside rolls
+# the whole transaction back anyway, and a savepoint is two more round trips per sale.
+@transaction.atomic(savepoint=False)
 def sale_record(
     *,
     client: ApiClient,
@@ -267,7 +270,7 @@ def sale_record(
     )
     if applied.shortfalls:
         review.add("sold more than the system count")
-    order = Order.objects.create(
+    order = Order(
         channel=Order.Channel.POS,
         location=location,
         number=number,
@@ -287,7 +290,7 @@ def sale_record(
         exchange_of=exchanged,
         closed_at=timezone.now(),
     )
-    order.location = location
+    rows_insert([order])
     _children_keep(order, _order_lines(order, quote, lines), _payments_create(order, payments))
     return order
 
