@@ -10,6 +10,7 @@ from apps.catalog.models import Barcode, LocationPrice, Product, Variant
 from apps.core.errors import InvalidTransition
 from apps.imports.errors import FileRefused
 from apps.imports.models import ImportJob
+from apps.imports.parsers import _sheet_extent_check
 from apps.imports.services import import_job_confirm
 from apps.inventory.models import Movement, StockLevel
 from tests.factories import BarcodeFactory, VariantFactory
@@ -314,3 +315,42 @@ def test_error_file_of_an_xlsx_is_an_xlsx_with_an_errors_column(hq_admin):
     assert table.rows == [
         (2, ["B", "tee", "", "abc", "", "", "price: price `abc` is not a number"])
     ]
+
+
+def test_a_value_beyond_column_zz_is_refused_and_zz_is_read(hq_admin):
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    sheet.append(["A", "tee", "Tee", "1", "", ""])
+    sheet.cell(row=2, column=702).value = "in ZZ"  # an unknown, empty-headed column
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    assert run(hq_admin, buffer.getvalue(), filename="zz.xlsx").status == "previewed"
+    sheet.cell(row=3, column=703).value = "in AAA"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    job = run(hq_admin, buffer.getvalue(), filename="wide.xlsx")
+    assert job.status == "refused"
+    assert job.message.startswith("wide.xlsx has something in a column beyond ZZ")
+
+
+def test_rows_of_a_namespace_prefixed_sheet_are_counted(hq_admin, settings):
+    """Some writers prefix every tag (`<x:row r="...">`): the extent check still sees
+    the stray row far below the data."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    sheet.cell(row=900_000, column=1).value = "x"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    prefixed = io.BytesIO()
+    with zipfile.ZipFile(prefixed, "w") as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<row ", b"<x:row ").replace(b"</row>", b"</x:row>")
+            target.writestr(info, data)
+    settings.OMO_IMPORT_MAX_ROWS = 1000
+    with pytest.raises(FileRefused, match="has something in row 900,000"):
+        _sheet_extent_check(prefixed.getvalue(), "prefixed.xlsx")
