@@ -19,7 +19,7 @@ from django.http import Http404, HttpResponse
 from django.utils import timezone
 from openpyxl import Workbook
 
-from apps.catalog.models import Barcode, Variant
+from apps.catalog.models import Barcode, Product, Variant
 from apps.core.errors import DomainError
 from apps.core.htmx import render_page
 from apps.stores.selectors import (
@@ -61,16 +61,26 @@ def _matching_variants(query: str):
     """Variant ids a stock search means. A scanned barcode or an exact SKU is looked up
     by index and wins; otherwise SKU / name contains. Resolving the variants first lets
     the database fetch only their levels instead of joining every level at the location
-    to the catalog."""
-    by_barcode = Barcode.objects.filter(code=query).values("variant_id")
-    exact = list(
-        Variant.objects.filter(Q(sku=query) | Q(pk__in=by_barcode)).values_list("pk", flat=True)
-    )
+    to the catalog.
+
+    Each part is a UNION of single-table conditions, never an OR across tables: on
+    PostgreSQL every branch is then an index scan (unique sku / barcode code; trigram
+    indexes on the variant's sku and name and the product's name), where an OR over a
+    join made the planner scan the whole catalog on every keystroke."""
+    by_sku = Variant.objects.filter(sku=query).order_by().values_list("pk", flat=True)
+    by_barcode = Barcode.objects.filter(code=query).order_by().values_list("variant_id", flat=True)
+    exact = list(by_sku.union(by_barcode))
     if exact:
         return exact
-    contains = Variant.objects.filter(
-        Q(sku__icontains=query) | Q(name__icontains=query) | Q(product__name__icontains=query)
-    ).values_list("pk", flat=True)
+    by_variant = Variant.objects.filter(Q(sku__icontains=query) | Q(name__icontains=query))
+    by_product = Variant.objects.filter(
+        product_id__in=Product.objects.filter(name__icontains=query).order_by().values("pk")
+    )
+    contains = (
+        by_variant.order_by()
+        .values_list("pk", flat=True)
+        .union(by_product.order_by().values_list("pk", flat=True))
+    )
     # A narrow search (the usual case) becomes a list of ids: the count and the page
     # are then index lookups. A broad one stays a subquery rather than a huge list.
     found = list(contains[: SEARCH_IDS_LIMIT + 1])
