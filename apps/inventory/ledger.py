@@ -206,11 +206,7 @@ def stock_apply(
     """
     if not connection.in_atomic_block:
         raise RuntimeError("stock_apply must run inside the caller's transaction")
-    for change in changes:
-        if change.on_hand == 0 and change.reserved == 0:
-            raise ValidationFailed("A stock change must change something.")
-        if abs(change.on_hand) > QUANTITY_MAX or abs(change.reserved) > QUANTITY_MAX:
-            raise ValidationFailed(f"A stock change may move at most {QUANTITY_MAX:,} units.")
+    _changes_check(changes)
     if not changes:
         return AppliedStock(movements=[], levels={}, shortfalls=[])
     reference_id = str(reference_id)
@@ -237,6 +233,49 @@ def stock_apply(
     if plan is None:
         plan = _plan_locked(changes, actor, reference_type, reference_id, allow_short)
     return _write(plan, reference_type, reference_id)
+
+
+def stock_apply_alone(
+    *,
+    changes: Sequence[StockChange],
+    actor: Actor,
+    reference_type: str = "",
+    reference_id: str = "",
+) -> AppliedStock | None:
+    """The fast path as a transaction of its own, for a service called outside any
+    transaction on PostgreSQL: one statement (the function of migration 0002) that
+    commits by itself, so the levels' and the stream's row locks are released by the
+    server as soon as it is done, never held across a round trip to a client that may
+    be waiting for a CPU (the hot-row and per-location-stream limit), and without the
+    BEGIN and COMMIT round trips. Events and alerts go out right after, as on commit.
+
+    Same rules and the same rows as `stock_apply`. None: not possible here (SQLite, a
+    transaction is open, several locations or many levels, a level missing, a rule
+    refusing: a short sale, an error to build); nothing was written, and the caller runs
+    `stock_apply` in its transaction as usual. Raises ValidationFailed like stock_apply.
+    """
+    if (
+        connection.vendor != "postgresql"
+        or connection.in_atomic_block
+        or not connection.get_autocommit()
+        or not changes
+        or len(changes) > FAST_PATH_MAX_LEVELS
+    ):
+        return None
+    _changes_check(changes)
+    location_id = changes[0].location_id
+    variant_ids = {c.variant_id for c in changes}
+    if len(variant_ids) != len(changes) or any(c.location_id != location_id for c in changes):
+        return None
+    return _apply_fast_pg(changes, actor, reference_type, str(reference_id))
+
+
+def _changes_check(changes: Sequence[StockChange]) -> None:
+    for change in changes:
+        if change.on_hand == 0 and change.reserved == 0:
+            raise ValidationFailed("A stock change must change something.")
+        if abs(change.on_hand) > QUANTITY_MAX or abs(change.reserved) > QUANTITY_MAX:
+            raise ValidationFailed(f"A stock change may move at most {QUANTITY_MAX:,} units.")
 
 
 def _bulk():

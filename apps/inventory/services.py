@@ -42,6 +42,7 @@ from .ledger import (
     StockChange,
     levels_lock,
     stock_apply,
+    stock_apply_alone,
 )
 from .models import Discrepancy, Lot, LotLevel, Serial, StockLevel
 
@@ -255,7 +256,6 @@ def _serials_arrive(location: Location, variant: Variant, numbers: Sequence[str]
 # --- services -----------------------------------------------------------------------
 
 
-@transaction.atomic
 def stock_receive(
     *,
     location: Location,
@@ -275,6 +275,41 @@ def stock_receive(
     location, variant = _location(location), _variant(variant)
     quantity = _quantity(quantity)
     ledger_actor = _scope(actor, location, manage=True)
+    if variant.tracking == Tracking.NONE and not (lot_code or expires_on or serials):
+        applied = stock_apply_alone(
+            changes=[StockChange(variant.pk, location.pk, Reason.RECEIPT, on_hand=quantity)],
+            actor=ledger_actor,
+            reference_type=reference_type,
+            reference_id=str(reference_id),
+        )
+        if applied is not None:
+            return applied
+    return _receive(
+        location=location,
+        variant=variant,
+        quantity=quantity,
+        ledger_actor=ledger_actor,
+        lot_code=lot_code,
+        expires_on=expires_on,
+        serials=serials,
+        reference_type=reference_type,
+        reference_id=reference_id,
+    )
+
+
+@transaction.atomic
+def _receive(
+    *,
+    location: Location,
+    variant: Variant,
+    quantity: int,
+    ledger_actor: Actor,
+    lot_code: str | None,
+    expires_on: date | None,
+    serials: Sequence[str],
+    reference_type: str,
+    reference_id: str,
+) -> AppliedStock:
     lot_code = (lot_code or "").strip() or None
     lot_id = None
     if variant.tracking == Tracking.LOT:
@@ -402,17 +437,29 @@ def _tracked_changes(
 
 
 def _reserved_change(location, lines, actor, reference_type, reference_id, sign: int):
-    """Reserve (+1) or release (-1) every line in one ledger call."""
+    """Reserve (+1) or release (-1) every line in one ledger call: on its own outside a
+    transaction where it can (`stock_apply_alone`), otherwise in one."""
     location = _location(location)
     checked = _lines(lines, allow_lot_serial=False)
     ledger_actor = _scope(actor, location, manage=False)
     reason = Reason.RESERVATION if sign > 0 else Reason.RELEASE
-    return stock_apply(
-        changes=_reservation_changes(location, checked, reason, on_hand=0, reserved=sign),
+    changes = _reservation_changes(location, checked, reason, on_hand=0, reserved=sign)
+    reference_id = str(reference_id)
+    applied = stock_apply_alone(
+        changes=changes,
         actor=ledger_actor,
         reference_type=reference_type,
-        reference_id=str(reference_id),
+        reference_id=reference_id,
     )
+    if applied is not None:
+        return applied
+    with transaction.atomic():
+        return stock_apply(
+            changes=changes,
+            actor=ledger_actor,
+            reference_type=reference_type,
+            reference_id=reference_id,
+        )
 
 
 def _reservation_changes(
@@ -429,7 +476,6 @@ def _reservation_changes(
     ]
 
 
-@transaction.atomic
 def stock_reserve(
     *,
     location: Location,
@@ -444,7 +490,6 @@ def stock_reserve(
     return _reserved_change(location, lines, actor, reference_type, reference_id, +1)
 
 
-@transaction.atomic
 def stock_release(
     *,
     location: Location,
@@ -505,7 +550,6 @@ def stock_collect(
     return applied
 
 
-@transaction.atomic
 def stock_sell(
     *,
     location: Location,
@@ -525,6 +569,33 @@ def stock_sell(
     location = _location(location)
     checked = _lines(lines, allow_lot_serial=True)
     ledger_actor = _scope(actor, location, manage=False)
+    if all(
+        line.variant.tracking == Tracking.NONE and not line.lot_code and not line.serials
+        for line in checked
+    ):
+        # Untracked goods: no lot or serial to pick, so the sale may be one statement.
+        applied = stock_apply_alone(
+            changes=[
+                StockChange(line.variant.pk, location.pk, Reason.SALE, on_hand=-line.quantity)
+                for line in checked
+            ],
+            actor=ledger_actor,
+            reference_type=reference_type,
+            reference_id=str(reference_id),
+        )
+        if applied is not None:
+            return applied
+    return _sell(location, checked, ledger_actor, reference_type, reference_id)
+
+
+@transaction.atomic
+def _sell(
+    location: Location,
+    checked: list[SellLine],
+    ledger_actor: Actor,
+    reference_type: str,
+    reference_id: str,
+) -> AppliedStock:
     changes: list[StockChange] = []
     for index, line in enumerate(checked):
         changes += _tracked_changes(

@@ -181,3 +181,109 @@ def test_first_change_at_a_location_creates_its_stream_row():
         "reserved": 0,
         "available": 2,
     }
+
+
+def _services_script(location, variants, inside: bool) -> list:
+    """Receive, reserve, release, sell (one short) and a first receipt, each as its own
+    service call, outside any transaction or each inside one."""
+    from apps.inventory.services import (
+        SellLine,
+        stock_receive,
+        stock_release,
+        stock_reserve,
+        stock_sell,
+    )
+
+    calls = [
+        lambda: stock_receive(location=location, variant=variants[0], quantity=5, actor=None),
+        lambda: stock_receive(location=location, variant=variants[1], quantity=2, actor=None),
+        lambda: stock_reserve(
+            location=location,
+            lines=[(variants[0], 2), (variants[1], 1)],
+            actor=None,
+            reference_type="order",
+            reference_id="7",
+        ),
+        lambda: stock_release(
+            location=location,
+            lines=[(variants[0], 1)],
+            actor=None,
+            reference_type="order",
+            reference_id="7",
+        ),
+        lambda: stock_sell(
+            location=location,
+            lines=[SellLine(variants[0], 1), SellLine(variants[1], 1)],
+            actor=None,
+            reference_type="sale",
+            reference_id="S-1",
+        ),
+        lambda: stock_sell(
+            location=location,
+            lines=[SellLine(variants[1], 4)],
+            actor=None,
+            reference_type="sale",
+            reference_id="S-2",
+        ),
+        lambda: stock_reserve(
+            location=location,
+            lines=[(variants[0], 50)],
+            actor=None,
+            reference_type="order",
+            reference_id="8",
+        ),
+        lambda: stock_receive(location=location, variant=variants[2], quantity=1, actor=None),
+    ]
+    results = []
+    for call in calls:
+        try:
+            if inside:
+                with transaction.atomic():
+                    applied = call()
+            else:
+                applied = call()
+        except InsufficientStock as error:
+            results.append(error.extra)
+            continue
+        results.append(
+            (
+                [_movement(m) for m in applied.movements],
+                sorted(
+                    (v, lv.on_hand, lv.reserved, lv.seq) for (_, v), lv in applied.levels.items()
+                ),
+                [s.quantity_short for s in applied.shortfalls],
+            )
+        )
+    return results
+
+
+def test_services_outside_a_transaction_commit_alone_with_the_same_rows(monkeypatch):
+    from apps.inventory import services
+
+    product = Product.objects.create(handle="p", name="P")
+    variants = [
+        Variant.objects.create(product=product, sku=f"V-{i}", price="1.00") for i in range(3)
+    ]
+    alone_at, inside_at = LocationFactory(code="ALONE"), LocationFactory(code="INSIDE")
+    for variant in variants[:2]:  # existing levels (a first receipt takes the general path)
+        StockLevel.objects.create(location=alone_at, variant=variant)
+        StockLevel.objects.create(location=inside_at, variant=variant)
+    alone = []
+    real = services.stock_apply_alone
+
+    def counted(**kwargs):
+        applied = real(**kwargs)
+        alone.append(applied is not None)
+        return applied
+
+    monkeypatch.setattr(services, "stock_apply_alone", counted)
+    outside = _services_script(alone_at, variants, inside=False)
+    # Committed alone: everything but the short sale, the refused reservation and the
+    # first receipt of a new level, which took the transactional path.
+    assert alone == [True, True, True, True, True, False, False, False]
+    alone.clear()
+    inside = _services_script(inside_at, variants, inside=True)
+    assert alone == [False] * 8  # inside a transaction: never alone
+    assert outside == inside
+    assert _stored(alone_at) == _stored(inside_at)
+    call_command("check_stock", stdout=io.StringIO())
