@@ -7,6 +7,8 @@ current database and writes the difference, so running it twice writes nothing t
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -347,6 +349,19 @@ def import_job_progress(job: ImportJob) -> tuple[int, int]:
     return job.rows_done, job.rows_total
 
 
+@contextlib.contextmanager
+def _collect_less():
+    """An apply allocates millions of small objects that live until it ends, and the
+    cyclic collector scanning them over and over cost about a third of its CPU (10,000
+    rows: 3.1 -> 2.3 s). Collect less often meanwhile (process-wide; restored after)."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], 100_000), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+
+
 def import_job_apply(*, job_id: int) -> ImportJob:
     """Apply a confirmed job in ONE transaction: a crash or a cancel leaves nothing
     half-written and the job "applying" (retryable) or "cancelled". Safe to run twice:
@@ -355,7 +370,7 @@ def import_job_apply(*, job_id: int) -> ImportJob:
     if job.status != Status.APPLYING:
         return job
     try:
-        with transaction.atomic():
+        with _collect_less(), transaction.atomic():
             # Every job of the same file, locked in id order: two uploads of one delta
             # sheet confirmed at once apply one after the other, and the second then
             # finds the first applied (_deltas_already_applied) and adds nothing.
