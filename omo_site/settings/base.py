@@ -106,6 +106,14 @@ if DATABASE_IS_POSTGRES:
         "max_size": env.int("DATABASE_POOL_MAX", default=20),
         "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
     }
+    # Hot paths (a POS sale, the stock ledger) bind server-side so that psycopg prepares
+    # a statement after it ran this many times on a connection (Django turns preparing
+    # off; its default client-side cursors are never prepared). "off" behind a PgBouncer
+    # in transaction mode without max_prepared_statements.
+    _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
+        None if _prepare == "off" else int(_prepare)
+    )
 else:
     # WAL lets the web server read while the Celery worker writes; IMMEDIATE takes the
     # write lock at BEGIN so two writers queue on the busy timeout instead of failing
