@@ -29,7 +29,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from .errors import IdempotencyConflict, ValidationFailed
 from .models import IdempotencyRecord
-from .rows import rows_insert
+from .rows import prepared_cursor, rows_insert
 
 # How long a loser of a race waits for the winner's record to become visible.
 _WINNER_WAIT_SECONDS = 5.0
@@ -105,7 +105,7 @@ _FIND_SQL = (
 def _find(client, scope: str, key: uuid.UUID) -> tuple[str, int, str] | None:
     """(fingerprint, status, body) of the stored response, or None."""
     key_field = IdempotencyRecord._meta.get_field("key")
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(_FIND_SQL, [client.pk, scope, key_field.get_db_prep_value(key, connection)])
         return cursor.fetchone()
 

@@ -1,4 +1,4 @@
-"""Cheap INSERTs of model instances on hot write paths (a POS sale writes four tables).
+"""Cheap reads and INSERTs on hot paths (a POS sale writes four tables).
 
 `Model.objects.create()` and `bulk_create()` compile their SQL on every call, which cost
 more CPU than the database spent on a sale's rows. `rows_insert` builds the statement
@@ -6,6 +6,12 @@ once per (model, row count, backend) and prepares values exactly as the ORM does
 (`pre_save` for auto_now fields, `get_db_prep_save` for adaptation), then sets each
 instance's primary key from RETURNING, as `bulk_create` does. No signals are sent: use
 it only for models without save() logic or signal receivers.
+
+`prepared_cursor` is, on PostgreSQL, a cursor with server-side parameter binding, so
+psycopg prepares a statement the fifth time a connection runs it and the server stops
+parsing and planning it (a sale's variant SELECT: 0.39 -> 0.10 ms of server CPU);
+Django's default cursor binds client-side, and a statement text with the values inside
+is never the same twice. Elsewhere it is the ordinary cursor.
 """
 
 from __future__ import annotations
@@ -14,6 +20,23 @@ import functools
 from collections.abc import Sequence
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
+
+try:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+except ImportError:  # no psycopg 3: only the ordinary cursor is used
+    ServerBindingCursor = None
+
+
+def prepared_cursor(connection=None):
+    """A Django cursor (error translation, query logging) whose statements PostgreSQL
+    prepares once they repeat; the ordinary cursor on other databases."""
+    connection = connection or connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "postgresql" or ServerBindingCursor is None:
+        return connection.cursor()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(ServerBindingCursor(connection.connection))
 
 
 @functools.lru_cache(maxsize=64)
@@ -43,7 +66,7 @@ def rows_insert(objs: Sequence[models.Model]) -> None:
     for obj in objs:
         for field in fields:
             params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         ids = cursor.fetchall()
     for obj, (pk,) in zip(objs, ids, strict=True):

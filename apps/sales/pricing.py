@@ -18,6 +18,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from apps.catalog.models import LocationPrice, Product, Variant
 from apps.core.errors import UnknownSku, ValidationFailed
 from apps.core.money import ZERO, round_money
+from apps.core.rows import prepared_cursor
 from apps.stores.models import Location
 
 # The largest amount a money column (12 digits, 2 places) holds: a larger line or order
@@ -123,7 +124,7 @@ def variants_priced_at(*, location: Location, skus: Sequence[str]) -> dict[str, 
         return {}
     connection = connections[DEFAULT_DB_ALIAS]
     sql, variant_names, product_names, converters = _priced_sql(len(wanted), connection.vendor)
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, [location.pk, *wanted])
         rows = cursor.fetchall()
     found = {}

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
@@ -33,7 +33,7 @@ from apps.core.errors import (
 )
 from apps.core.events import event_append, location_stream
 from apps.core.money import ZERO, round_money
-from apps.core.rows import rows_insert
+from apps.core.rows import prepared_cursor, rows_insert
 from apps.inventory.ledger import Actor
 from apps.inventory.models import StockLevel
 from apps.inventory.services import (
@@ -91,7 +91,7 @@ _COUNTER_SQL = "UPDATE sales_counter SET last = last + %s WHERE name = %s RETURN
 def _counter_next(name: str, count: int = 1) -> int:
     """Take `count` numbers of a counter; return the last. The row lock is held until
     the caller commits, so numbers are unique and follow commit order."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_COUNTER_SQL, [count, name])
         row = cursor.fetchone()
         if row is None:
