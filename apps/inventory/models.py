@@ -44,7 +44,16 @@ class StockLevel(models.Model):
                 condition=Q(reorder_point__gte=0), name="stock_reorder_point_not_negative"
             ),
         ]
-        indexes = [models.Index(fields=["location", "seq"], name="stock_level_location_seq")]
+        indexes = [
+            models.Index(fields=["location", "seq"], name="stock_level_location_seq"),
+            # The stock screen's low-stock filter and its count: only the few levels at
+            # or below a positive reorder point, so neither reads every level's row.
+            models.Index(
+                fields=["location", "variant"],
+                condition=Q(reorder_point__gt=0, available__lte=F("reorder_point")),
+                name="stock_level_low",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.variant_id}@{self.location_id}: {self.on_hand}/{self.reserved}"

@@ -138,6 +138,26 @@ def test_stock_list_query_count_does_not_grow_with_rows(
     assert len(response.context["page"].object_list) == 32
 
 
+def test_stock_pages_list_every_level_once_in_sku_order(client_a, store_a, store_b):
+    """A page's levels are picked by a narrow subquery (variant ids in SKU order at
+    this location) and then joined: pages still cover every level once, in order."""
+    expected = []
+    for index in range(57):
+        variant = VariantFactory(sku=f"P{(index * 37) % 101:03d}")
+        apply(variant, store_a, 1 + index % 3)
+        apply(variant, store_b, 1)
+        expected.append(variant.sku)
+    apply(VariantFactory(sku="P000-ONLY-B"), store_b, 1)
+    StockLevel.objects.filter(location=store_a, on_hand=1).update(reorder_point=1)
+    pages = [client_a.get(reverse("stock:index"), {"page": n}) for n in (1, 2, 3)]
+    listed = [[lv.variant.sku for lv in p.context["page"].object_list] for p in pages]
+    assert listed[0] + listed[1] == sorted(expected) and len(listed[0]) == 50
+    assert listed[2] == listed[1]  # past the end: the last page
+    low = client_a.get(reverse("stock:index"), {"low": "1"}).context["page"]
+    assert [lv.variant.sku for lv in low.object_list] == sorted(expected[::3])
+    assert low.paginator.count == len(expected[::3])
+
+
 def test_other_stores_stock_page_is_404(client_a, store_b):
     assert client_a.get(reverse("stock:location", args=["SB1"])).status_code == 404
     assert client_a.get(reverse("stock:location", args=["NOPE"])).status_code == 404
