@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models.base import ModelState
 from django.utils import timezone
 
@@ -254,10 +254,11 @@ def stock_apply_alone(
     refusing: a short sale, an error to build); nothing was written, and the caller runs
     `stock_apply` in its transaction as usual. Raises ValidationFailed like stock_apply.
     """
+    db = connections[DEFAULT_DB_ALIAS]  # the `connection` proxy looks it up per attribute
     if (
-        connection.vendor != "postgresql"
-        or connection.in_atomic_block
-        or not connection.get_autocommit()
+        db.vendor != "postgresql"
+        or db.in_atomic_block
+        or not db.get_autocommit()
         or not changes
         or len(changes) > FAST_PATH_MAX_LEVELS
     ):
@@ -459,8 +460,9 @@ def _binding_cursor():
     """A cursor with server-side parameter binding (psycopg's plain Cursor) instead of
     Django's default client-side one, which quotes every value into the SQL text in
     Python; wrapped like any Django cursor (error translation, query logging)."""
-    connection.ensure_connection()
-    return connection._prepare_cursor(psycopg.Cursor(connection.connection))
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    return db._prepare_cursor(psycopg.Cursor(db.connection))
 
 
 def _loaded(model, values: dict):
@@ -471,7 +473,7 @@ def _loaded(model, values: dict):
     instance.__dict__.update(values)
     state = instance._state = ModelState()
     state.adding = False
-    state.db = connection.alias
+    state.db = DEFAULT_DB_ALIAS  # the ledger writes through `connection`, the default
     state.fields_cache = {}
     return instance
 
