@@ -181,6 +181,85 @@ _PG_TYPES = {
 }
 
 
+def _pg_array(values) -> str:
+    """A PostgreSQL array literal, to be cast (`%s::text[]`): psycopg dumps a list element
+    by element in Python, which cost more than the statement on 100,000-row imports."""
+    items = []
+    for value in values:
+        if value is None:
+            items.append("NULL")
+        elif value is True or value is False:
+            items.append("true" if value else "false")
+        elif isinstance(value, int | Decimal):
+            items.append(str(value))
+        else:
+            text = str(value)
+            if "\\" in text or '"' in text:
+                text = text.replace("\\", "\\\\").replace('"', '\\"')
+            items.append(f'"{text}"')
+    return "{" + ",".join(items) + "}"
+
+
+_PRODUCTS_UPSERT_SQL = """
+INSERT INTO catalog_product
+    (handle, name, brand, description, category_id, active, created_at, updated_at)
+SELECT u.handle, u.name, u.brand, u.description, u.category_id, true, %s, %s
+  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[])
+       AS u(handle, name, brand, description, category_id)
+ON CONFLICT (handle) DO UPDATE
+   SET name = EXCLUDED.name, brand = EXCLUDED.brand, description = EXCLUDED.description,
+       category_id = EXCLUDED.category_id, updated_at = EXCLUDED.updated_at
+RETURNING handle, id
+"""
+
+
+def _products_upsert(rows: list[Product], now) -> dict[str, int]:
+    """Insert or update products by handle; return handle -> id of those read back. On
+    PostgreSQL one UNNEST upsert per chunk; elsewhere bulk_create's upsert."""
+    ids: dict[str, int] = {}
+    if connection.vendor != "postgresql":
+        for chunk in _chunks(rows):
+            Product.objects.bulk_create(
+                chunk,
+                update_conflicts=True,
+                unique_fields=["handle"],
+                update_fields=["name", "brand", "description", "category", "updated_at"],
+            )
+        # bulk_create's upsert sets the ids on SQLite >= 3.35; the caller reads the others.
+        return {p.handle: p.pk for p in rows if p.pk is not None}
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, 10_000):
+            cursor.execute(
+                _PRODUCTS_UPSERT_SQL,
+                [
+                    now,
+                    now,
+                    *(
+                        _pg_array(getattr(p, f) for p in chunk)
+                        for f in ("handle", "name", "brand", "description", "category_id")
+                    ),
+                ],
+            )
+            ids.update(cursor.fetchall())
+    return ids
+
+
+def _barcodes_insert(rows: list[tuple[int, str]]) -> None:
+    if connection.vendor != "postgresql":
+        for chunk in _chunks(rows):
+            Barcode.objects.bulk_create(
+                [Barcode(variant_id=variant_id, code=code) for variant_id, code in chunk]
+            )
+        return
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, 20_000):
+            cursor.execute(
+                "INSERT INTO catalog_barcode (variant_id, code)"
+                " SELECT * FROM unnest(%s::bigint[], %s::text[])",
+                [_pg_array(r[0] for r in chunk), _pg_array(r[1] for r in chunk)],
+            )
+
+
 def _variants_upsert(rows: list[dict[str, Any]], now) -> dict[str, int]:
     """Insert or update variants by SKU; return sku -> id of those it could read back.
     On PostgreSQL one INSERT ... SELECT FROM UNNEST(...) ON CONFLICT ... RETURNING per
@@ -214,7 +293,7 @@ def _variants_upsert(rows: list[dict[str, Any]], now) -> dict[str, int]:
     )
     with connection.cursor() as cursor:
         for chunk in _chunks(rows, 10_000):
-            arrays = [[row[c] for row in chunk] for c in columns]
+            arrays = [_pg_array(row[c] for row in chunk) for c in columns]
             cursor.execute(sql, [now, now, *arrays])
             ids.update(cursor.fetchall())
     return ids
@@ -256,15 +335,7 @@ def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
                 updated_at=now,
             )
         )
-    for chunk in _chunks(product_rows):
-        Product.objects.bulk_create(
-            chunk,
-            update_conflicts=True,
-            unique_fields=["handle"],
-            update_fields=["name", "brand", "description", "category", "updated_at"],
-        )
-    # bulk_create's upsert sets the ids (PostgreSQL, SQLite >= 3.35); read the others.
-    product_ids.update((p.handle, p.pk) for p in product_rows if p.pk is not None)
+    product_ids.update(_products_upsert(product_rows, now))
     missing = [p.handle for p in product_rows if p.handle not in product_ids]
     for chunk in _chunks(missing):
         product_ids.update(Product.objects.filter(handle__in=chunk).values_list("handle", "id"))
@@ -308,7 +379,7 @@ def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
         variant_ids.update(Variant.objects.filter(sku__in=chunk).values_list("sku", "id"))
 
     barcodes_drop: list[tuple[int, str]] = []
-    barcodes_add: list[Barcode] = []
+    barcodes_add: list[tuple[int, str]] = []
     prices_drop: list[tuple[int, int]] = []
     prices_set: list[LocationPrice] = []
     for variant in plan.variants:
@@ -319,9 +390,7 @@ def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
             current_codes = plan.existing_barcodes.get(variant_id, set())
             barcodes_drop += [(variant_id, code) for code in current_codes - set(variant.barcodes)]
             barcodes_add += [
-                Barcode(variant_id=variant_id, code=code)
-                for code in variant.barcodes
-                if code not in current_codes
+                (variant_id, code) for code in variant.barcodes if code not in current_codes
             ]
         for location_id, price in variant.location_prices.items():
             current_price = plan.existing_prices.get((variant_id, location_id))
@@ -334,8 +403,7 @@ def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
     if barcodes_drop:
         for chunk in _chunks(sorted({code for _, code in barcodes_drop})):
             Barcode.objects.filter(code__in=chunk).delete()
-    for chunk in _chunks(barcodes_add):
-        Barcode.objects.bulk_create(chunk)
+    _barcodes_insert(barcodes_add)
     by_location: dict[int, list[int]] = defaultdict(list)
     for variant_id, location_id in prices_drop:
         by_location[location_id].append(variant_id)
