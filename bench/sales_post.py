@@ -6,6 +6,12 @@ ceiling (a trivial view on the same server, bench-only URLconf) and pgbench's si
 update rate. Then a run with replayed requests mixed in (the same client_id resent),
 after which `check_stock` must be clean and there must be zero duplicate sales.
 
+Where a sale's CPU goes is printed too (CPU time per sale of the server's workers, of
+the PostgreSQL backends of the benchmark's database, and of the load generator), read
+from /proc around the sales run: on a busy machine the rates are pessimistic, the CPU
+per sale much less so. The channel layer is Redis when REDIS_URL is set (as `make
+bench` does, like production), else the in-process one.
+
 Needs PostgreSQL (DATABASE_URL's server, default postgres://postgres@127.0.0.1:5432);
 creates and drops its own databases omo_bench_sales and omo_bench_sales_pgbench.
 """
@@ -25,7 +31,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "omo_bench_sales"
@@ -98,7 +104,10 @@ def _env(database: str) -> dict[str, str]:
         DATABASE_POOL_MAX="12",
         PYTHONPATH=str(ROOT),
     )
-    env.pop("REDIS_URL", None)  # the in-process channel layer; no Redis needed here
+    if os.environ.get("REDIS_URL"):  # production broadcasts through Redis
+        redis = urlsplit(os.environ["REDIS_URL"])
+        redis_db = os.environ.get("OMO_BENCH_REDIS_DB", "12")
+        env["REDIS_URL"] = urlunsplit(redis._replace(path=f"/{redis_db}"))
     return env
 
 
@@ -169,6 +178,7 @@ def _client_loop(port, key, mode, deadline, out, seed):
 
 
 def _load(port, keys, mode, seconds, queue):
+    cpu_started = time.process_time()
     deadline = time.monotonic() + seconds
     out: list = []
     threads = [
@@ -185,7 +195,14 @@ def _load(port, keys, mode, seconds, queue):
         for status, count in item[1].items():
             statuses[status] = statuses.get(status, 0) + count
     created = set().union(*(item[2] for item in out))
-    queue.put({"latencies": latencies, "statuses": statuses, "created": len(created)})
+    queue.put(
+        {
+            "latencies": latencies,
+            "statuses": statuses,
+            "created": len(created),
+            "cpu": time.process_time() - cpu_started,
+        }
+    )
 
 
 def _measure(port, keys, mode, seconds) -> dict:
@@ -198,6 +215,54 @@ def _measure(port, keys, mode, seconds) -> dict:
     process.join(timeout=30)
     result["elapsed"] = time.monotonic() - started
     result["seconds"] = seconds
+    return result
+
+
+# --- CPU accounting (Linux /proc) ------------------------------------------------------------
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone, or not Linux
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _server_pids(server) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True)
+    return [server.pid, *(int(pid) for pid in found.stdout.split())]
+
+
+def _backend_pids() -> list[int]:
+    """The PostgreSQL backends connected to the benchmark's database (same machine)."""
+    found = subprocess.run(
+        [
+            "psql",
+            *_pg_args(),
+            "-Atc",
+            f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB}'",
+            "postgres",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def _measure_cpu(server, port, keys, mode, seconds) -> dict:
+    """_measure, plus the CPU seconds the server and PostgreSQL spent meanwhile."""
+    workers, backends = _server_pids(server), _backend_pids()
+    server_before, database_before = _cpu_seconds(workers), _cpu_seconds(backends)
+    result = _measure(port, keys, mode, seconds)
+    result["server_cpu"] = _cpu_seconds(workers) - server_before
+    # A backend the pool opened meanwhile is not counted: warm-up opened them all.
+    result["database_cpu"] = _cpu_seconds(backends) - database_before
     return result
 
 
@@ -305,7 +370,7 @@ def run(args) -> list[dict]:
             time.sleep(0.3)
         warmup = _measure(port, keys, "sales", 2)  # warm up both workers and their pools
         bare = _measure(port, keys, "bare", seconds)
-        sales = _measure(port, keys, "sales", seconds)
+        sales = _measure_cpu(server, port, keys, "sales", seconds)
         pgbench_tps = _pgbench(seconds)
         replay = _measure(port, keys, "replay", seconds)
     finally:
@@ -332,6 +397,13 @@ def run(args) -> list[dict]:
     errors = sum(n for s, n in sales["statuses"].items() if s != 201) + sum(
         n for s, n in replay["statuses"].items() if s != 201
     )
+    done = max(len(sales["latencies"]), 1)
+    cpu_ms = {
+        "server": 1000 * sales["server_cpu"] / done,
+        "database": 1000 * sales["database_cpu"] / done,
+        "load": 1000 * sales["cpu"] / done,
+    }
+    budget_ms = 1000 * (os.cpu_count() or 1) / TARGET_RATE
     distinct_ids = warmup["created"] + sales["created"] + replay["created"]
     no_duplicates = counts["duplicates"] == 0 and counts["orders"] == distinct_ids
     return [
@@ -346,6 +418,22 @@ def run(args) -> list[dict]:
             "pass" if sales_rate >= TARGET_RATE else "miss",
         ),
         _row("sale latency p50", f"{p50:.1f}", "ms", "", "", ""),
+        _row(
+            "CPU per sale: server workers",
+            f"{cpu_ms['server']:.2f}",
+            "ms",
+            f"channel layer: {'redis' if os.environ.get('REDIS_URL') else 'in-process'}",
+        ),
+        _row("CPU per sale: PostgreSQL", f"{cpu_ms['database']:.2f}", "ms"),
+        _row("CPU per sale: load generator", f"{cpu_ms['load']:.2f}", "ms"),
+        _row(
+            "CPU per sale: all",
+            f"{sum(cpu_ms.values()):.2f}",
+            "ms",
+            f"{os.cpu_count()} cores",
+            f"<= {budget_ms:.1f}",
+            "pass" if sum(cpu_ms.values()) <= budget_ms else "miss",
+        ),
         _row(
             "sale latency p99",
             f"{p99:.1f}",
