@@ -66,12 +66,14 @@ def variant_list_for_api(*, location: Location | None) -> QuerySet[Variant]:
     `location` if one is set there, else the base price), product, category and
     barcodes loaded, so a page costs a constant number of queries. The location price
     is one LEFT JOIN (at most one row per variant and location: location_price_unique)
-    rather than a subquery per row."""
+    rather than a subquery per row. `price_here` is the bare location price (null when
+    none is set, the base price when there is no location): a hot read selects it and
+    `price` and coalesces in Python, without a per-row converter for the expression."""
     variants = Variant.objects.select_related("product", "product__category").prefetch_related(
         "barcodes"
     )
     if location is None:
-        return variants.annotate(price_effective=F("price"))
+        return variants.annotate(price_effective=F("price"), price_here=F("price"))
     return variants.annotate(
         location_price=FilteredRelation(
             "location_prices", condition=Q(location_prices__location_id=location.pk)
@@ -81,6 +83,7 @@ def variant_list_for_api(*, location: Location | None) -> QuerySet[Variant]:
             F("price"),
             output_field=DecimalField(max_digits=12, decimal_places=2),
         ),
+        price_here=F("location_price__price"),
     )
 
 
