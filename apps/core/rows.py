@@ -61,6 +61,10 @@ def rows_insert(objs: Sequence[models.Model]) -> None:
     # proxy is a context-local lookup, and the fields read it many times per value.
     connection = connections[DEFAULT_DB_ALIAS]
     model = type(objs[0])
+    if not connection.features.can_return_rows_from_bulk_insert:  # SQLite before 3.35
+        for obj in objs:
+            obj.save(force_insert=True)
+        return
     sql, fields = _insert_sql(model, len(objs), connection.vendor)
     params = []
     for obj in objs:
