@@ -26,6 +26,12 @@ class AnyOf(Lookup):
         if not self.rhs:
             return "1 = 0", []
         if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s)", [*lhs_params, self.rhs]
+            # Typed as the column: psycopg would send small ids as smallint[], and
+            # bigint = ANY(smallint[]) is compared value by value (no hashing): 0.6 s
+            # instead of 5 ms for 4,000 ids. Text as text[]: never cut to a varchar(n).
+            db_type = self.lhs.output_field.db_type(connection) or "text"
+            if db_type.startswith(("varchar", "char")):
+                db_type = "text"
+            return f"{lhs} = ANY(%s::{db_type}[])", [*lhs_params, self.rhs]
         placeholders = ", ".join(["%s"] * len(self.rhs))
         return f"{lhs} IN ({placeholders})", [*lhs_params, *self.rhs]

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def variants():
-    skus = ["A-1", "0042", "b'quote", "x%_y", "Ünïcode", "with space "]
+    skus = ["A-1", "0042", "b'quote", "x%_y", "Ünïcode", "with space ", "L" * 64]
     made = [VariantFactory(sku=sku) for sku in skus]
     for variant in made[:3]:
         BarcodeFactory(variant=variant)
@@ -22,7 +22,7 @@ def variants():
 
 
 def test_text_ids_and_joins_select_what_in_selects(variants):
-    wanted = ["A-1", "0042", "x%_y", "Ünïcode", "missing", "a-1"]
+    wanted = ["A-1", "0042", "x%_y", "Ünïcode", "missing", "a-1", "L" * 65]
     assert sorted(Variant.objects.filter(AnyOf("sku", wanted)).values_list("sku", "id")) == sorted(
         Variant.objects.filter(sku__in=wanted).values_list("sku", "id")
     )
@@ -44,3 +44,7 @@ def test_postgres_passes_one_array_parameter(variants):
         found = list(Variant.objects.filter(AnyOf("sku", wanted)).values_list("sku", flat=True))
     assert found == ["0042"]
     assert "= ANY(" in queries.captured_queries[0]["sql"]
+    # Typed as the column (bigint), not as psycopg's smallest fit for small ids.
+    ids = list(range(1, 4001))
+    sql = str(Variant.objects.filter(AnyOf("product_id", ids)).explain())
+    assert "bigint[]" in sql
