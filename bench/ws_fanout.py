@@ -271,6 +271,9 @@ async def _clients_main(port: int, key: str, count: int, after: int) -> None:
     cpu_burst = time.process_time() - cpu_start
     phase1 = [len(r) for r in received]
     closed_4008 = sum(1 for c in clients if c.close_code == 4008)
+    # Any other close during the burst (e.g. 1011: uvicorn's keepalive ping went
+    # unanswered for 20 s because a starved client was that far behind in reading).
+    closed_other = sorted(c.close_code for c in clients if c.close_code not in (None, 4008))
     # Forced disconnect: drop every TCP connection without a closing handshake.
     for client in clients:
         client.transport.abort()
@@ -306,6 +309,7 @@ async def _clients_main(port: int, key: str, count: int, after: int) -> None:
         ),
         "final_on_hand": sorted(set(on_hand)),
         "closed_4008": closed_4008,
+        "closed_other_in_burst": closed_other,
         "latency_histogram_ms": histogram,
         "latency_sum_ms": total,
         "cpu_burst_s": cpu_burst,
@@ -544,6 +548,7 @@ def run_setup(name: str, extra: dict, clients: int, burst: int, after_burst: int
         "duplicates": sum(r["duplicates"] for r in results),
         "out_of_order": sum(r["out_of_order"] for r in results),
         "closed_4008": sum(r["closed_4008"] for r in results),
+        "closed_other": sorted(code for r in results for code in r["closed_other_in_burst"]),
         "produce_s": produce_seconds,
         "final_on_hand": sorted({level for r in results for level in r["final_on_hand"]}),
         "server_cpu_s": server_cpu,
@@ -642,6 +647,15 @@ def run(args) -> list[dict]:
                 "measure": "clients closed 4008 (too slow)",
                 "value": result["closed_4008"],
                 "unit": "clients",
+                "baseline": "",
+                "target": "",
+                "verdict": "",
+            },
+            {
+                "benchmark": label,
+                "measure": "clients closed otherwise during the burst (codes)",
+                "value": ",".join(map(str, sorted(set(result["closed_other"])))) or "-",
+                "unit": f"{len(result['closed_other'])} clients",
                 "baseline": "",
                 "target": "",
                 "verdict": "",

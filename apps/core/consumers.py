@@ -159,7 +159,8 @@ class PosConsumer(AsyncWebsocketConsumer):
         for stream in sorted(SIGNAL_STREAMS):
             await self._subscribe_live(stream)
         await self.accept(subprotocol)
-        self.direct = _DirectSocket.of(self.base_send)
+        if setting_or_env("OMO_WS_DIRECT_WRITE", bool, True):
+            self.direct = _DirectSocket.of(self.base_send)
         if self.direct is not None:
             self.held = []
         self.writer = asyncio.create_task(self._write())
