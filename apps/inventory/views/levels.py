@@ -108,15 +108,15 @@ class _LevelPaginator(Paginator):
 def _stock_page(request, location):
     query = request.GET.get("q", "").strip()
     low = request.GET.get("low") == "1"
-    levels = stock_levels_at(location, low_only=low).select_related("variant__product")
-    # Counting needs no join to the catalog: an index-only count on the level table.
+    # The filters go on `plain` only: counting needs no join to the catalog (an
+    # index-only count on the level table), and the page's variant ids are chosen from
+    # it (_LevelPaginator), so the joined rows need no second copy of the filters.
+    levels = stock_levels_at(location).select_related("variant__product")
     plain = StockLevel.objects.filter(location=location)
     if low:
         plain = plain.filter(reorder_point__gt=0, available__lte=F("reorder_point"))
     if query:
-        matching = _matching_variants(query)
-        levels = levels.filter(variant_id__in=matching)
-        plain = plain.filter(variant_id__in=matching)
+        plain = plain.filter(variant_id__in=_matching_variants(query))
     paginator = _LevelPaginator(levels, PAGE_SIZE, keys=plain.order_by("variant__sku"))
     paginator.count = plain.count()
     page = paginator.get_page(page_number(request.GET.get("page")))
