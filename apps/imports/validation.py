@@ -234,9 +234,10 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
     for done, row in enumerate(rows, start=1):
         if progress is not None and done % CHUNK == 0:
             progress(done)
-        if not controls_mark(row, errors):
-            continue
         v = row.values
+        if cells.control_character("".join(v.values())) is not None:
+            controls_mark(row, errors)
+            continue
         ok = True
         sku = v.get("sku", "")
         try:
