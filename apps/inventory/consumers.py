@@ -62,3 +62,8 @@ class BackofficeStockConsumer(AsyncJsonWebsocketConsumer):
 
     async def stream_event(self, event):
         await self.send_json(event["message"])
+
+    async def stream_events(self, event):
+        # Several events of the stream in one layer message (apps.core.events), in order.
+        for message in event["messages"]:
+            await self.send_json(message)

@@ -599,3 +599,24 @@ def test_an_associate_sees_stock_but_changes_nothing(client, associate_a, store_
     response = client.post(reverse("stock:stocktake_new"), {"location": "SA1"})
     assert response.status_code == 403
     assert stock_state() == before
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_consumer_forwards_a_batched_layer_message_in_order(manager_a, store_a):
+    from channels.layers import get_channel_layer
+
+    from apps.core.events import location_stream, stream_group
+
+    communicator = _communicator(manager_a, "SA1")
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await communicator.receive_json_from())["type"] == "hello"
+    stream = location_stream("SA1")
+    batch = [{"type": "stock", "seq": seq, "sku": "LIVE-1", "on_hand": seq} for seq in (1, 2, 3)]
+    await get_channel_layer().group_send(
+        stream_group(stream), {"type": "stream.events", "stream": stream, "messages": batch}
+    )
+    received = [await communicator.receive_json_from(timeout=3) for _ in batch]
+    assert received == batch
+    await communicator.disconnect()
