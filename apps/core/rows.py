@@ -20,11 +20,21 @@ import functools
 from collections.abc import Sequence
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.backends.utils import CursorWrapper
 
 try:
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    from django.db.backends.postgresql.base import CursorDebugWrapper, ServerBindingCursor
 except ImportError:  # no psycopg 3: only the ordinary cursor is used
-    ServerBindingCursor = None
+    CursorDebugWrapper = ServerBindingCursor = None
+else:
+
+    class _LoggedAsWritten(CursorDebugWrapper):
+        """Logs a statement as written (placeholders, not values): psycopg keeps no text
+        for a prepared statement, so Django's usual rebuilt query would log None."""
+
+        def execute(self, sql, params=None):
+            with self.debug_sql(sql, params):
+                return CursorWrapper.execute(self, sql, params)
 
 
 def prepared_cursor(connection=None):
@@ -36,7 +46,11 @@ def prepared_cursor(connection=None):
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        return connection._prepare_cursor(ServerBindingCursor(connection.connection))
+        cursor = ServerBindingCursor(connection.connection)
+    connection.validate_thread_sharing()
+    if connection.queries_logged:
+        return _LoggedAsWritten(cursor, connection)
+    return connection.make_cursor(cursor)
 
 
 @functools.lru_cache(maxsize=64)

@@ -59,3 +59,17 @@ def test_the_prepared_cursor_is_logged_and_reads_like_any_cursor(django_assert_n
             "UPDATE sales_counter SET last = last + %s WHERE name = %s RETURNING last", [1, "t"]
         )
         assert cursor.fetchone() == (42,)
+
+
+def test_prepared_statements_are_logged_as_written(django_assert_num_queries):
+    """psycopg keeps no text for a prepared statement (PostgreSQL prepares this one from
+    the fifth run on): the log shows the statement as written, never None."""
+    Counter.objects.create(name="t", last=0)
+    sql = "UPDATE sales_counter SET last = last + %s WHERE name = %s RETURNING last"
+    with django_assert_num_queries(7) as captured:
+        for _ in range(7):
+            with prepared_cursor() as cursor:
+                cursor.execute(sql, [1, "t"])
+                cursor.fetchone()
+    logged = [query["sql"] for query in captured.captured_queries]
+    assert all(isinstance(text, str) and text.startswith("UPDATE sales_counter") for text in logged)
