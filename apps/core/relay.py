@@ -146,6 +146,8 @@ class Relay:
         self.started = asyncio.Event()
         # Subscribers holding frames for this loop turn's flush (see flush_later).
         self.dirty: list[Subscriber] = []
+        self.flush_interval = setting_or_env("OMO_WS_FLUSH_INTERVAL", float, 0.0)
+        self.last_flush = 0.0
 
     # --- lifecycle -------------------------------------------------------------------
     async def _start(self) -> None:
@@ -268,10 +270,18 @@ class Relay:
         are handed on: the frames of a burst leave in one write per connection (and
         arrive in one read) instead of one system call on each side per frame."""
         if not self.dirty:
-            self.loop.call_soon(self._flush)
+            # At most one flush per `flush_interval`: a write costs a system call on both
+            # ends (and, on one machine, the receiver's TCP work too), so when events
+            # come faster than that, several leave together. 0: the next loop turn.
+            wait = self.last_flush + self.flush_interval - self.loop.time()
+            if wait > 0:
+                self.loop.call_later(wait, self._flush)
+            else:
+                self.loop.call_soon(self._flush)
         self.dirty.append(subscriber)
 
     def _flush(self) -> None:
+        self.last_flush = self.loop.time()
         dirty, self.dirty = self.dirty, []
         for subscriber in dirty:
             try:
