@@ -182,7 +182,9 @@ def _preview_build(job: ImportJob, *, progress: bool = False) -> Preview:
                 "No location was picked, so Shopify inventory quantities are not imported."
             )
     preview.warnings[:0] = [f"Unknown column `{name}` is ignored." for name in unknown]
-    preview.table = table  # for the error file
+    # For the error file only: a file without errors lets its ~100 MB of cells (100k
+    # rows) go before the apply writes.
+    preview.table = table if preview.errors else None
     return preview
 
 
@@ -261,6 +263,20 @@ def _preview_save(job: ImportJob, preview: Preview, **fields) -> None:
     )
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """A validation builds a few million small objects, nearly all alive until it ends
+    and none in reference cycles worth finding: the cyclic collector scanning them again
+    and again was a quarter of its CPU (30k rows: 2.4 -> 1.8 s). Paused meanwhile."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def import_job_validate(*, job_id: int) -> ImportJob:
     """Parse and validate; the job ends previewed (or refused). Safe to run twice."""
     claimed = ImportJob.objects.filter(
@@ -272,7 +288,7 @@ def import_job_validate(*, job_id: int) -> ImportJob:
     try:
         # Reads in autocommit (no write lock held while a big file is checked); only the
         # save is atomic, so a failed write can be recorded on the job right after.
-        with _collect_less():
+        with _collector_paused():
             preview = _preview_build(job, progress=True)
         with transaction.atomic():
             _preview_save(job, preview, validated_at=timezone.now())
