@@ -285,3 +285,34 @@ def test_fast_renderer_writes_the_bytes_drfs_json_renderer_writes(accept):
     assert FastJSONRenderer().render({1: "int key"}, accept, {}) == JSONRenderer().render(
         {1: "int key"}, accept, {}
     )
+
+
+@pytest.mark.postgres
+def test_updated_at_as_text_from_postgresql_matches_the_python_rendering(store_a):
+    """UtcIso (PostgreSQL writes updated_at as text) gives exactly the bodies of the
+    portable path, which parses the timestamp and formats it in Python."""
+    import datetime as dt
+
+    from apps.catalog.api import variant_rows
+    from apps.catalog.selectors import variant_list_for_api
+
+    moments = [
+        dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 2, 3, 4, 5, 120, tzinfo=dt.UTC),
+        dt.datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        dt.datetime(2026, 6, 30, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+    ]
+    for n, moment in enumerate(moments):
+        variant = VariantFactory(sku=f"TS-{n}")
+        Variant.objects.filter(pk=variant.pk).update(updated_at=moment)
+    for location in (store_a, None):
+        queryset = variant_list_for_api(location=location).order_by("sku")
+        fast = [row.body for row in variant_rows(queryset)]
+        portable = [row.body for row in variant_rows(queryset, portable=True)]
+        assert fast == portable
+        assert [body["updated_at"] for body in fast] == [
+            "2026-01-02T03:04:05Z",
+            "2026-01-02T03:04:05.000120Z",
+            "1999-12-31T23:59:59.999999Z",
+            "2026-07-01T04:30:00Z",
+        ]
