@@ -41,7 +41,7 @@ from django.db.models import Q
 from apps.accounts.models import ApiClient
 
 from . import presence
-from .events import stream_group, stream_last_seq
+from .events import layer_message_bodies, stream_group, stream_last_seq
 from .models import Event
 
 logger = logging.getLogger(__name__)
@@ -301,11 +301,12 @@ class Relay:
                 logger.warning("relay: channel layer receive failed: %s", error)
                 await asyncio.sleep(0.1)
                 continue
-            if message.get("type") != "stream.event":
-                continue
             try:
-                stream, body = message["stream"], message["message"]
-                self.accept(stream, int(body["seq"]), wire_text(stream, body))
+                # "stream.event" carries one event, "stream.events" several in seq order.
+                for body in layer_message_bodies(message):
+                    self.accept(
+                        message["stream"], int(body["seq"]), wire_text(message["stream"], body)
+                    )
             except (KeyError, TypeError, ValueError):
                 logger.warning("relay: malformed layer message %r", message)
 

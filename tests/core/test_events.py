@@ -1,6 +1,10 @@
+import asyncio
 import threading
+import uuid
 
 import pytest
+import redis
+from django.conf import settings
 from django.db import transaction
 
 from apps.core.events import (
@@ -9,6 +13,8 @@ from apps.core.events import (
     event_append,
     events_after,
     events_append,
+    layer_message_bodies,
+    stream_group,
     stream_last_seq,
 )
 from apps.core.models import Event
@@ -59,7 +65,8 @@ def test_network_layer_broadcasts_leave_in_order_from_one_long_lived_loop():
 
     class RecordingLayer:
         async def group_send(self, group, message):
-            sent.append((group, message["message"]["seq"], threading.current_thread().name))
+            thread = threading.current_thread().name
+            sent.extend((group, body["seq"], thread) for body in layer_message_bodies(message))
 
     broadcaster = _Broadcaster()
     events = [Event(stream="location.A", seq=seq, type="stock", payload={}) for seq in (1, 2, 3)]
@@ -72,3 +79,72 @@ def test_network_layer_broadcasts_leave_in_order_from_one_long_lived_loop():
         ("stream.location.A", 3),
     ]
     assert {thread for _, _, thread in sent} == {"omo-broadcast"}
+
+
+@pytest.mark.redis
+def test_a_burst_of_commits_reaches_a_redis_layer_subscriber_complete_and_in_order(monkeypatch):
+    """Batched hand-over and batched layer messages lose and reorder nothing: two
+    subscribed streams get every event in seq order; an unsubscribed one costs no error."""
+    from channels_redis.core import RedisChannelLayer
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    layer = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix=prefix, capacity=5000)
+    monkeypatch.setattr("apps.core.events.get_channel_layer", lambda: layer)
+    subscribed = ["location.BA", "location.BB"]
+
+    async def subscribe() -> str:
+        channel = await layer.new_channel()
+        for stream in subscribed:
+            await layer.group_add(stream_group(stream), channel)
+        return channel
+
+    channel = asyncio.run(subscribe())
+    per_stream = 150
+    for number in range(per_stream):
+        with transaction.atomic():
+            events_append(
+                [
+                    PendingEvent(stream=stream, type="stock", payload={"n": number})
+                    for stream in [*subscribed, "location.BC"]
+                ]
+            )
+
+    async def collect() -> tuple[dict[str, list[int]], set[str]]:
+        got: dict[str, list[int]] = {stream: [] for stream in subscribed}
+        kinds = set()
+        while sum(map(len, got.values())) < per_stream * len(subscribed):
+            message = await asyncio.wait_for(layer.receive(channel), 10)
+            kinds.add(message["type"])
+            got[message["stream"]] += [body["seq"] for body in layer_message_bodies(message)]
+            assert all(body["n"] == body["seq"] - 1 for body in layer_message_bodies(message))
+        return got, kinds
+
+    got, kinds = asyncio.run(collect())
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+    assert got == {stream: list(range(1, per_stream + 1)) for stream in subscribed}
+    assert kinds <= {"stream.event", "stream.events"}
+
+
+def test_a_burst_handed_over_at_once_leaves_as_one_message_per_stream():
+    sent = []
+
+    class RecordingLayer:
+        async def group_send(self, group, message):
+            sent.append((group, message["type"], [b["seq"] for b in layer_message_bodies(message)]))
+
+    broadcaster = _Broadcaster()
+    gate = threading.Event()
+    layer = RecordingLayer()
+    broadcaster.submit(layer, [])  # start the loop, then hold it while the burst arrives
+    broadcaster._loop.call_soon_threadsafe(gate.wait)
+    for seq in range(1, 6):
+        broadcaster.submit(layer, [Event(stream="location.A", seq=seq, type="stock", payload={})])
+        broadcaster.submit(layer, [Event(stream="location.B", seq=seq, type="stock", payload={})])
+    gate.set()
+    broadcaster.drain()
+    assert sent == [
+        ("stream.location.A", "stream.events", [1, 2, 3, 4, 5]),
+        ("stream.location.B", "stream.events", [1, 2, 3, 4, 5]),
+    ]
