@@ -140,7 +140,7 @@ def variant_rows(queryset, *, portable: bool = False) -> list[VariantRow]:
 
 
 _BARCODES_SQL = (
-    'SELECT "variant_id", "code" FROM "catalog_barcode" WHERE "variant_id" = ANY(%s) '
+    'SELECT "variant_id", "code" FROM "catalog_barcode" WHERE "variant_id" = ANY(%s::bigint[]) '
     'ORDER BY "code"'
 )
 
