@@ -22,7 +22,7 @@ them: an import only counts them, and 300,000 instances cost seconds.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 from django.db import connection
@@ -111,18 +111,18 @@ def _nullable(value: int | None) -> str:
 class _Lazy(Sequence):
     """Model instances built from row tuples on first read (list-like)."""
 
-    def __init__(self, model, rows: list[tuple]) -> None:
-        self._model, self._rows, self._built = model, rows, None
+    def __init__(self, model, count: int, rows: Callable[[], Iterable[tuple]]) -> None:
+        self._model, self._count, self._rows, self._built = model, count, rows, None
 
     def _all(self) -> list:
         if self._built is None:
-            self._built = [self._model(*row) for row in self._rows]
+            self._built = [self._model(*row) for row in self._rows()]
             for item in self._built:
                 item._state.adding, item._state.db = False, connection.alias
         return self._built
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._count
 
     def __getitem__(self, index):
         return self._all()[index]
@@ -131,7 +131,11 @@ class _Lazy(Sequence):
         return iter(self._all())
 
     def __eq__(self, other) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
         return list(self) == list(other)
+
+    __hash__ = None  # mutable-list-like
 
 
 class _LazyLevels(Mapping):
@@ -252,31 +256,17 @@ def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, 
         by_stream: dict[str, list[tuple[int, int]]] = {}
         for key in touched:
             by_stream.setdefault(location_stream(codes[key[0]]), []).append(key)
-        events: list[tuple[str, int, dict]] = []
-        texts: list[str] = []  # the payloads as JSON, for COPY
+        # (stream, seq, location code, sku, on_hand, reserved): kept until commit for the
+        # broadcast, so no dict per event.
+        events: list[tuple[str, int, str, str, int, int]] = []
         for stream in sorted(by_stream):
             keys = by_stream[stream]
             first = _reserve(cursor, stream, len(keys)) - len(keys) + 1
             code = codes[keys[0][0]]
-            location_json = json.dumps(code)
             for offset, key in enumerate(keys):
                 level = levels[key]
                 level[7:] = [first + offset]
-                on_hand, reserved = level[3], level[4]
-                sku = skus[key[1]]
-                payload = {
-                    "location": code,
-                    "sku": sku,
-                    "on_hand": on_hand,
-                    "reserved": reserved,
-                    "available": on_hand - reserved,
-                }
-                events.append((stream, first + offset, payload))
-                texts.append(
-                    f'{{"location": {location_json}, "sku": {json.dumps(sku)}, '
-                    f'"on_hand": {on_hand}, "reserved": {reserved}, '
-                    f'"available": {on_hand - reserved}}}'
-                )
+                events.append((stream, first + offset, code, skus[key[1]], level[3], level[4]))
 
         if touched:
             rows = [levels[key] for key in touched]
@@ -290,15 +280,16 @@ def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, 
                     _ints(row[7] for row in rows),
                 ],
             )
-            _copy_events(cursor, events, texts, now)
-        movement_rows = _copy_movements(
-            cursor, moves, levels, actor, reference_type, reference_id, now
-        )
+            _copy_events(cursor, events, now)
+        ids = _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, now)
+
+    def movement_rows():
+        return _movement_rows(ids, moves, levels, actor, reference_type, reference_id, now)
 
     found = []
     if shortfalls:
         level_objects = _LazyLevels(levels, list(levels), now)
-        movement_objects = _Lazy(Movement, movement_rows)
+        movement_objects = _Lazy(Movement, len(moves), movement_rows)
         # As ledger._write: the movement of a shortfall is the (last) one of its level
         # and reason.
         movement_of = {(move[0], move[1].reason): index for index, move in enumerate(moves)}
@@ -338,7 +329,7 @@ def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, 
     if events:
         on_commit(lambda: broadcast(_Sent(*event) for event in events))
     return AppliedStock(
-        movements=_Lazy(Movement, movement_rows),
+        movements=_Lazy(Movement, len(moves), movement_rows),
         levels=_LazyLevels(levels, touched, now),
         shortfalls=found,
     )
@@ -376,12 +367,19 @@ def _reserve(cursor, stream: str, count: int) -> int:
 
 class _Sent:
     """What `broadcast` reads of an Event (stream, seq, as_message), without a model
-    instance per event (300,000 of them cost a second after commit)."""
+    instance or a payload dict per event (300,000 of them cost a second after commit
+    and ~100 MB until it)."""
 
-    __slots__ = ("payload", "seq", "stream", "type")
+    __slots__ = ("code", "on_hand", "reserved", "seq", "sku", "stream")
+    type = "stock"
 
-    def __init__(self, stream: str, seq: int, payload: dict) -> None:
-        self.stream, self.seq, self.type, self.payload = stream, seq, "stock", payload
+    def __init__(self, stream, seq, code, sku, on_hand, reserved) -> None:
+        self.stream, self.seq, self.code, self.sku = stream, seq, code, sku
+        self.on_hand, self.reserved = on_hand, reserved
+
+    @property
+    def payload(self) -> dict:
+        return _payload(self.code, self.sku, self.on_hand, self.reserved)
 
     def as_message(self) -> dict:
         return Event.as_message(self)
@@ -390,13 +388,25 @@ class _Sent:
         return f"{self.stream}#{self.seq} {self.type}"
 
 
-def _copy_events(cursor, events: list[tuple[str, int, dict]], texts: list[str], now) -> None:
+def _payload(code: str, sku: str, on_hand: int, reserved: int) -> dict:
+    """A stock event's payload (the same keys as ledger._write's)."""
+    return {
+        "location": code,
+        "sku": sku,
+        "on_hand": on_hand,
+        "reserved": reserved,
+        "available": on_hand - reserved,
+    }
+
+
+def _copy_events(cursor, events, now) -> None:
     created = now.isoformat()
     with cursor.cursor.copy(
         "COPY core_event (stream, seq, type, payload, created_at) FROM STDIN"
     ) as copy:
         lines = []
-        for (stream, seq, _payload), text in zip(events, texts, strict=True):
+        for stream, seq, code, sku, on_hand, reserved in events:
+            text = json.dumps(_payload(code, sku, on_hand, reserved))
             lines.append(f"{_text(stream)}\t{seq}\tstock\t{_text(text)}\t{created}\n")
             if len(lines) >= 5000:
                 copy.write("".join(lines))
@@ -405,9 +415,34 @@ def _copy_events(cursor, events: list[tuple[str, int, dict]], texts: list[str], 
             copy.write("".join(lines))
 
 
+def _movement_rows(ids, moves, levels, actor, reference_type, reference_id, now):
+    """The written movements as rows in Movement's field order (for the callers that
+    read AppliedStock.movements)."""
+    for pk, (key, change, old, new) in zip(ids, moves, strict=True):
+        yield (
+            pk,
+            levels[key][0],
+            key[1],
+            key[0],
+            new[0] - old[0],
+            new[1] - old[1],
+            new[0],
+            new[1],
+            change.reason,
+            reference_type,
+            reference_id,
+            actor.user_id,
+            actor.client_id,
+            change.lot_id,
+            change.serial,
+            change.note,
+            levels[key][7],
+            now,
+        )
+
+
 def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, now) -> list:
-    """COPY the movements with ids taken from their sequence first; return their rows in
-    Movement's field order."""
+    """COPY the movements with ids taken from their sequence first; return the ids."""
     if not moves:
         return []
     cursor.execute(
@@ -416,7 +451,6 @@ def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, 
         [len(moves)],
     )
     ids = sorted(row[0] for row in cursor.fetchall())
-    rows = []
     lines = []
     created = now.isoformat()
     constant = "\t".join(
@@ -433,28 +467,6 @@ def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, 
             level = levels[key]
             seq = level[7]
             delta_on_hand, delta_reserved = new[0] - old[0], new[1] - old[1]
-            rows.append(
-                (
-                    pk,
-                    level[0],
-                    key[1],
-                    key[0],
-                    delta_on_hand,
-                    delta_reserved,
-                    new[0],
-                    new[1],
-                    change.reason,
-                    reference_type,
-                    reference_id,
-                    actor.user_id,
-                    actor.client_id,
-                    change.lot_id,
-                    change.serial,
-                    change.note,
-                    seq,
-                    now,
-                )
-            )
             lines.append(
                 f"{pk}\t{level[0]}\t{key[1]}\t{key[0]}\t{delta_on_hand}\t{delta_reserved}\t"
                 f"{new[0]}\t{new[1]}\t{_text(change.reason)}\t{constant}\t"
@@ -466,4 +478,4 @@ def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, 
                 lines.clear()
         if lines:
             copy.write("".join(lines))
-    return rows
+    return ids
