@@ -290,8 +290,11 @@ def import_job_validate(*, job_id: int) -> ImportJob:
         # save is atomic, so a failed write can be recorded on the job right after.
         with _collector_paused():
             preview = _preview_build(job, progress=True)
-        with transaction.atomic():
-            _preview_save(job, preview, validated_at=timezone.now())
+            with transaction.atomic():
+                _preview_save(job, preview, validated_at=timezone.now())
+            # Freed by reference counting before the collector runs again: otherwise its
+            # first pass would scan (and promote) every object of the preview.
+            del preview
     except FileRefused as error:
         ImportJob.objects.filter(pk=job_id, status=Status.VALIDATING).update(
             status=Status.REFUSED, message=error.detail, finished_at=timezone.now()
