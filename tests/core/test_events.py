@@ -148,3 +148,24 @@ def test_a_burst_handed_over_at_once_leaves_as_one_message_per_stream():
         ("stream.location.A", "stream.events", [1, 2, 3, 4, 5]),
         ("stream.location.B", "stream.events", [1, 2, 3, 4, 5]),
     ]
+
+
+def test_a_forked_process_starts_its_own_loop_without_the_parents_pending_events():
+    sent = []
+
+    class RecordingLayer:
+        async def group_send(self, group, message):
+            sent.extend(body["seq"] for body in layer_message_bodies(message))
+
+    broadcaster = _Broadcaster()
+    layer = RecordingLayer()
+    broadcaster.submit(layer, [])
+    parent_loop = broadcaster._loop
+    # As a fork's child sees it: another pid, and the parent's hand-over still pending.
+    broadcaster._pid = -1
+    broadcaster._pending.append((layer, [Event(stream="location.A", seq=1, type="stock")]))
+    broadcaster._busy = True
+    broadcaster.submit(layer, [Event(stream="location.A", seq=2, type="stock", payload={})])
+    broadcaster.drain()
+    assert broadcaster._loop is not parent_loop
+    assert sent == [2]
