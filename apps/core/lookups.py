@@ -32,6 +32,19 @@ class AnyOf(Lookup):
             db_type = self.lhs.output_field.db_type(connection) or "text"
             if db_type.startswith(("varchar", "char")):
                 db_type = "text"
-            return f"{lhs} = ANY(%s::{db_type}[])", [*lhs_params, self.rhs]
+            return f"{lhs} = ANY(%s::{db_type}[])", [*lhs_params, array_literal(self.rhs)]
         placeholders = ", ".join(["%s"] * len(self.rhs))
         return f"{lhs} IN ({placeholders})", [*lhs_params, *self.rhs]
+
+
+def array_literal(values: list) -> str:
+    """The PostgreSQL array literal of ints or strings, every string quoted (so `NULL`
+    is text): psycopg's client-side array quoting costs far more per value (a second
+    per 100k-row import preview)."""
+    if all(type(value) is int for value in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    return (
+        '{"'
+        + '","'.join(str(value).replace("\\", "\\\\").replace('"', '\\"') for value in values)
+        + '"}'
+    )

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def variants():
     skus = ["A-1", "0042", "b'quote", "x%_y", "Ünïcode", "with space ", "L" * 64]
+    skus += ['d"q', "back\\slash", "a,b", "{br}", "NULL", "", " "]
     made = [VariantFactory(sku=sku) for sku in skus]
     for variant in made[:3]:
         BarcodeFactory(variant=variant)
@@ -23,6 +24,8 @@ def variants():
 
 def test_text_ids_and_joins_select_what_in_selects(variants):
     wanted = ["A-1", "0042", "x%_y", "Ünïcode", "missing", "a-1", "L" * 65]
+    wanted += ['d"q', "back\\slash", "a,b", "{br}", "NULL", "", "null", "back\\\\slash"]
+    assert Variant.objects.filter(AnyOf("sku", wanted)).count() == 10
     assert sorted(Variant.objects.filter(AnyOf("sku", wanted)).values_list("sku", "id")) == sorted(
         Variant.objects.filter(sku__in=wanted).values_list("sku", "id")
     )
