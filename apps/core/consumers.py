@@ -105,6 +105,34 @@ class _DirectSocket:
         protocol.transport.write(frame)
         return True
 
+    def close(self, code: int, reason: str) -> bool:
+        """Send the close frame now, behind what is buffered, as uvicorn's send of
+        `websocket.close` would, but without first waiting for the transport to accept
+        data: for a client that stopped reading it never would, and the client would
+        stay connected and get nothing. If the client does not answer the close within
+        uvicorn's close timeout (it still does not read), the connection is dropped with
+        what is buffered for it. False if the connection is closing already."""
+        protocol = self.protocol
+        if (
+            protocol.close_sent
+            or protocol.conn.state is not _WsState.OPEN
+            or protocol.transport.is_closing()
+        ):
+            return False
+        protocol.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        protocol.conn.send_close(code, reason)
+        protocol.transport.write(b"".join(protocol.conn.data_to_send()))
+        protocol.close_sent = True
+        if protocol.read_paused:  # so that the client's answer is read
+            protocol.read_paused = False
+            protocol.transport.resume_reading()
+        # uvicorn's timer closes the transport, which waits for the buffer to drain;
+        # abort drops it.
+        protocol.close_timer = protocol.loop.call_later(
+            protocol.close_timeout, protocol.transport.abort
+        )
+        return True
+
 
 class PosConsumer(AsyncWebsocketConsumer):
     # The relay receives from the channel layer for the whole process; a connection
@@ -233,10 +261,11 @@ class PosConsumer(AsyncWebsocketConsumer):
     async def _close_too_slow(self) -> None:
         if self.writer is not None:
             self.writer.cancel()
+        reason = "too slow; resume on reconnect"
+        if self.direct is not None and self.direct.close(CLOSE_TOO_SLOW, reason):
+            return
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                self.close(code=CLOSE_TOO_SLOW, reason="too slow; resume on reconnect"), 5
-            )
+            await asyncio.wait_for(self.close(code=CLOSE_TOO_SLOW, reason=reason), 5)
 
     def relay_revoked(self) -> None:
         """The key was revoked while connected: say so and close as on connect."""
