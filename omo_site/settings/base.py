@@ -155,6 +155,10 @@ AXES_VERBOSE = False
 # Locking by IP would lock a whole store out: its tills and back-office share one address.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
+# A process trusts an API key it has checked for this many seconds (apps.accounts.services):
+# a revocation made elsewhere reaches every web process within it. 0: read on every request.
+OMO_API_KEY_CACHE_SECONDS = env.float("OMO_API_KEY_CACHE_SECONDS", default=5.0)
+
 # --- Internationalisation -----------------------------------------------------------------
 LANGUAGE_CODE = "en"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
