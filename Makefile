@@ -45,7 +45,10 @@ test: lint
 
 ## Benchmarks measure the production set-up: PostgreSQL and Redis on this machine unless
 ## DATABASE_URL / REDIS_URL say otherwise (each benchmark makes and drops its own database).
+## stock_read drives HTTP load with wrk (Debian's package), installed here when missing.
 bench: setup
+	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) \
+		|| echo "wrk is missing (apt-get install wrk): the stock_read benchmark will report an error"
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} \
 	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/12} \
 	$(BIN)/python -m bench $(BENCH_ARGS)
