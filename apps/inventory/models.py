@@ -76,9 +76,15 @@ class Movement(models.Model):
         WRITE_OFF = "write_off", "Write-off"
 
     level = models.ForeignKey(StockLevel, on_delete=models.PROTECT, related_name="movements")
-    # Denormalised from the level for history filters without a join.
-    variant = models.ForeignKey("catalog.Variant", on_delete=models.PROTECT, related_name="+")
-    location = models.ForeignKey("stores.Location", on_delete=models.PROTECT, related_name="+")
+    # Denormalised from the level for history filters without a join. No index of their
+    # own: movement_variant_time and movement_location_time lead with them, and every
+    # index is paid by each ledger row written inside the stock locks.
+    variant = models.ForeignKey(
+        "catalog.Variant", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    location = models.ForeignKey(
+        "stores.Location", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     delta_on_hand = models.IntegerField(default=0)
     delta_reserved = models.IntegerField(default=0)
     on_hand_after = models.IntegerField()
