@@ -6,14 +6,21 @@ It locks the touched levels in a fixed order (location, variant), checks the rul
 updates the balances, appends one ledger Movement per change and one event per changed
 level on the location's stream, all in the caller's transaction.
 
-Two paths, same rules. The fast path (a few levels, each changed once: a sale, a
-receipt, a reservation) changes each level with one conditional `UPDATE ... RETURNING`
-whose WHERE clause carries the rule, so locking, checking and writing is one round trip
-per level. When a row is missing or a rule refuses, the fast path undoes what it did
-(the locks are still ours) and the general path runs: create missing levels, `SELECT
-... FOR UPDATE` in (location, variant) order, check in Python, bulk update. Big batches
-(imports, demo data) take the general path directly. Either way the stream's sequence
-is taken last (`events_append`), so the stream row lock is held only until commit.
+Three paths, same rules.
+- The fast path (a few levels at one location, each changed once: a sale, a receipt, a
+  reservation). On PostgreSQL it is one call of the PL/pgSQL function of migration
+  0002, which locks and checks the levels in variant order, takes the stream's numbers
+  and writes levels, events and ledger rows in one round trip (receive, sell, reserve
+  and release called outside any transaction run it as one autocommit statement, see
+  services.py). Elsewhere it is one conditional
+  `UPDATE ... RETURNING` per level whose WHERE clause carries the rule. When a level is
+  missing or a rule refuses, nothing is kept and the general path decides.
+- The general path: create missing levels, `SELECT ... FOR UPDATE` in (location,
+  variant) order, check in Python, bulk update.
+- Big batches on PostgreSQL (imports, demo data: 1,000 changes or more) go to
+  `ledger_bulk`: the general path's rules over set-based SQL and COPY.
+Whichever path, the stream's numbers are taken after the levels are locked, so the
+stream row lock is held only until commit and numbers follow commit order.
 """
 
 from __future__ import annotations
