@@ -27,10 +27,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.catalog.bulk import catalog_bulk_write
-from apps.catalog.models import Variant
+from apps.catalog.models import Barcode, LocationPrice, Product, Variant
 from apps.core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from apps.core.events import on_commit
 from apps.inventory.ledger import Actor, StockChange, stock_apply
+from apps.inventory.models import StockLevel
 from apps.stores.models import Location
 from apps.stores.selectors import location_list_managed
 
@@ -52,6 +53,8 @@ STOCK_BATCH = 5000
 # cost per batch is a few round trips: fewer, bigger batches (progress and cancel are
 # still checked between them).
 STOCK_BATCH_BULK = 25_000
+# Past this many rows an applied import refreshes the planner's statistics at once.
+ANALYZE_AFTER_ROWS = 10_000
 UNEXPECTED_VALIDATE = (
     "This file could not be checked because of an unexpected error (it has been logged). "
     "Nothing was written: check the file and upload it again."
@@ -439,6 +442,8 @@ def import_job_apply(*, job_id: int) -> ImportJob:
                 job.refresh_from_db()
                 return job
             movements = _write(job, preview)
+            if preview.rows_total >= ANALYZE_AFTER_ROWS:
+                on_commit(statistics_refresh)
             _preview_save(
                 job,
                 preview,
@@ -466,6 +471,28 @@ def import_job_apply(*, job_id: int) -> ImportJob:
         )
     job.refresh_from_db()
     return job
+
+
+def statistics_refresh() -> None:
+    """ANALYZE the tables a big import fills, right after it commits (PostgreSQL).
+
+    Autovacuum would, but only on its next round (up to a minute, longer when busy);
+    until then the planner keeps the row estimates of before the import and the POS
+    catalog sync hashes and sorts the whole catalog for every page (measured: 115 ms
+    instead of 4 ms a page at 100,000 variants). The ledger tables are append-mostly
+    and read by index; autovacuum keeps up with them.
+    """
+    if connection.vendor != "postgresql":
+        return
+    tables = ", ".join(
+        connection.ops.quote_name(model._meta.db_table)
+        for model in (Product, Variant, Barcode, LocationPrice, StockLevel)
+    )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {tables}")
+    except Exception:  # statistics are an optimisation: never fail a committed import
+        logger.warning("import: ANALYZE after the apply failed", exc_info=True)
 
 
 def _write(job: ImportJob, preview: Preview) -> int:

@@ -4,7 +4,10 @@ gives the same levels, ledger rows and events at each store, and check_stock sta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+import apps.imports.services as services
 import apps.inventory.ledger_bulk as ledger_bulk
 from apps.core.models import Event
 from apps.inventory.models import Movement, StockLevel
@@ -56,3 +59,32 @@ def test_a_stock_sheet_writes_the_same_on_the_bulk_and_the_portable_path(
     portable, bulk = _at(store_a), _at(store_b)
     assert portable["movements"] and bulk == portable
     call_command("check_stock")
+
+
+def test_a_big_apply_refreshes_the_planner_statistics_after_commit(
+    hq_admin, store_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(services, "ANALYZE_AFTER_ROWS", 3)
+    variants = [VariantFactory(sku=f"A{i:03d}") for i in range(3)]
+    rows = [[v.sku, "SA1", "5", ""] for v in variants]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = applied(hq_admin, csv_bytes(rows, header=STOCK_HEADER), filename="stock.csv")
+    assert job.status == "applied", job.message
+    assert services.statistics_refresh in callbacks
+    with CaptureQueriesContext(connection) as queries:
+        services.statistics_refresh()
+    analyze = [q["sql"] for q in queries if q["sql"].startswith("ANALYZE")]
+    assert len(analyze) == 1
+    for table in ("catalog_variant", "catalog_product", "inventory_stocklevel"):
+        assert f'"{table}"' in analyze[0]
+
+
+def test_a_small_apply_leaves_the_statistics_to_autovacuum(
+    hq_admin, store_a, django_capture_on_commit_callbacks
+):
+    variants = [VariantFactory(sku=f"B{i:03d}") for i in range(3)]
+    rows = [[v.sku, "SA1", "5", ""] for v in variants]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = applied(hq_admin, csv_bytes(rows, header=STOCK_HEADER), filename="stock.csv")
+    assert job.status == "applied", job.message
+    assert services.statistics_refresh not in callbacks
