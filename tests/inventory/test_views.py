@@ -113,6 +113,20 @@ def test_a_broad_search_finds_the_same_levels_as_a_narrow_one(client_a, store_a,
     assert narrow.context["page"].paginator.count == broad.context["page"].paginator.count
 
 
+def test_a_search_pages_in_sku_order_with_its_count(client_a, store_a, tee):
+    """A search's matching levels are read once as ids in SKU order; the count is their
+    number and each page a slice of them, the same as paging the unfiltered list."""
+    for index in reversed(range(55)):
+        apply(VariantFactory(sku=f"ZED-{index:03d}"), store_a, 1)
+    first = client_a.get(reverse("stock:index"), {"q": "zed"})
+    second = client_a.get(reverse("stock:index"), {"q": "zed", "page": "2"})
+    fragment = client_a.get(reverse("stock:index"), {"q": "zed", "page": "2"}, **HTMX)
+    assert skus(first) == [f"ZED-{index:03d}" for index in range(50)]
+    assert skus(second) == skus(fragment) == [f"ZED-{index:03d}" for index in range(50, 55)]
+    assert first.context["page"].paginator.count == 55
+    assert second.context["page"].paginator.num_pages == 2
+
+
 def test_low_filter_lists_only_levels_at_or_below_their_reorder_point(client_a, store_a, tee):
     cap = VariantFactory(sku="CAP-1")
     apply(cap, store_a, 2)

@@ -101,7 +101,10 @@ class _LevelPaginator(Paginator):
     def page(self, number):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        ids = self.keys.values("variant_id")[bottom : bottom + self.per_page]
+        if isinstance(self.keys, list):
+            ids = self.keys[bottom : bottom + self.per_page]
+        else:
+            ids = self.keys.values("variant_id")[bottom : bottom + self.per_page]
         return self._get_page(self.object_list.filter(variant_id__in=ids), number, self)
 
 
@@ -117,8 +120,18 @@ def _stock_page(request, location):
         plain = plain.filter(reorder_point__gt=0, available__lte=F("reorder_point"))
     if query:
         plain = plain.filter(variant_id__in=_matching_variants(query))
-    paginator = _LevelPaginator(levels, PAGE_SIZE, keys=plain.order_by("variant__sku"))
-    paginator.count = plain.count()
+    keys = plain.order_by("variant__sku")
+    if query:
+        # A search's matching levels are read once, as variant ids in SKU order: the
+        # count is their number and a page is a slice, so the search's UNION is not
+        # evaluated again for a COUNT and again for the page (a broad search matches
+        # thousands of variants). The page's rows are then fetched by those 50 ids.
+        keys = list(keys.values_list("variant_id", flat=True))
+        paginator = _LevelPaginator(levels, PAGE_SIZE, keys=keys)
+        paginator.count = len(keys)
+    else:
+        paginator = _LevelPaginator(levels, PAGE_SIZE, keys=keys)
+        paginator.count = plain.count()
     page = paginator.get_page(page_number(request.GET.get("page")))
     return render_page(
         request,
