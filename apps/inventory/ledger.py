@@ -513,6 +513,49 @@ def _undo(cursor, done: list[StockChange], now) -> None:
         )
 
 
+def change_rule(
+    change: StockChange, on_hand: int, reserved: int, *, negative_allowed: bool, allow_short: bool
+) -> tuple[int, int, int, int]:
+    """The rules of one change against a level's balances, for the general and the bulk
+    path: (new on hand, new reserved, units refused, shortage).
+
+    Refused (> 0): nothing of the change applies. Shortage (> 0): a sale took on hand
+    below what is available; where the location forbids negative stock (and on hand
+    below reserved) the sale is still recorded, on hand stops at zero and units set
+    aside for pickups the customer took are no longer reserved. The discrepancy carries
+    the difference; the pickups close with what is still reserved.
+    """
+    new_on_hand = on_hand + change.on_hand
+    new_reserved = reserved + change.reserved
+    if new_reserved < 0:
+        raise ValidationFailed(
+            f"Cannot release more than is reserved (variant {change.variant_id})."
+        )
+    if (change.reserved > 0 and new_reserved > new_on_hand) or (
+        change.on_hand < 0 and new_on_hand < new_reserved and not allow_short
+    ):
+        refused = change.reserved if change.reserved > 0 else -change.on_hand
+        return on_hand, reserved, refused, 0
+    shortage = 0
+    if change.on_hand < 0 and new_on_hand < new_reserved:
+        shortage = min(-change.on_hand, new_reserved - new_on_hand)
+        if not negative_allowed:
+            new_on_hand = max(0, new_on_hand)
+            new_reserved = min(new_reserved, new_on_hand)
+    return new_on_hand, new_reserved, 0, shortage
+
+
+def insufficient_stock(short: dict[int, list[int]], skus: dict[int, str]) -> InsufficientStock:
+    """The refusal of changes that found too little: `short` is variant id ->
+    [requested, available], one line per variant in SKU order."""
+    lines = [
+        {"sku": skus.get(variant_id, str(variant_id)), "requested": req, "available": avail}
+        for variant_id, (req, avail) in sorted(short.items(), key=lambda i: skus.get(i[0], ""))
+    ]
+    detail = "Not enough stock available for " + ", ".join(x["sku"] for x in lines) + "."
+    return InsufficientStock(detail, extra={"lines": lines})
+
+
 def _plan_locked(changes, actor, reference_type, reference_id, allow_short) -> _Plan:
     levels = levels_lock((c.location_id, c.variant_id) for c in changes)
     before = {key: (level.on_hand, level.reserved) for key, level in levels.items()}
@@ -522,30 +565,19 @@ def _plan_locked(changes, actor, reference_type, reference_id, allow_short) -> _
     for change in changes:
         level = levels[(change.location_id, change.variant_id)]
         old_on_hand, old_reserved = level.on_hand, level.reserved
-        new_on_hand = level.on_hand + change.on_hand
-        new_reserved = level.reserved + change.reserved
-        if new_reserved < 0:
-            raise ValidationFailed(
-                f"Cannot release more than is reserved (variant {change.variant_id})."
-            )
-        refused = (change.reserved > 0 and new_reserved > new_on_hand) or (
-            change.on_hand < 0 and new_on_hand < new_reserved and not allow_short
+        new_on_hand, new_reserved, refused, shortage = change_rule(
+            change,
+            old_on_hand,
+            old_reserved,
+            negative_allowed=level.negative_allowed,
+            allow_short=allow_short,
         )
         if refused:
-            requested = change.reserved if change.reserved > 0 else -change.on_hand
             entry = short.setdefault(change.variant_id, [0, old_on_hand - old_reserved])
-            entry[0] += requested
+            entry[0] += refused
             continue
-        if change.on_hand < 0 and new_on_hand < new_reserved:
-            shortage = min(-change.on_hand, new_reserved - new_on_hand)
+        if shortage:
             shortfalls.append((level, change, shortage))
-            if not level.negative_allowed:
-                # The location forbids negative stock (and on hand below reserved): the
-                # sale is still recorded, on hand stops at zero, and units set aside for
-                # pickups that the customer took are no longer reserved. The discrepancy
-                # carries the difference; the pickups close with what is still reserved.
-                new_on_hand = max(0, new_on_hand)
-                new_reserved = min(new_reserved, new_on_hand)
         level.on_hand, level.reserved = new_on_hand, new_reserved
         if new_on_hand == old_on_hand and new_reserved == old_reserved:
             continue
@@ -562,12 +594,7 @@ def _plan_locked(changes, actor, reference_type, reference_id, allow_short) -> _
         )
     if short:
         skus = dict(Variant.objects.filter(pk__in=short).values_list("pk", "sku"))
-        lines = [
-            {"sku": skus.get(variant_id, str(variant_id)), "requested": req, "available": avail}
-            for variant_id, (req, avail) in sorted(short.items(), key=lambda i: skus.get(i[0], ""))
-        ]
-        detail = "Not enough stock available for " + ", ".join(x["sku"] for x in lines) + "."
-        raise InsufficientStock(detail, extra={"lines": lines})
+        raise insufficient_stock(short, skus)
     return _Plan(levels=levels, before=before, movements=movements, shortfalls=shortfalls)
 
 

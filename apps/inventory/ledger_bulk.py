@@ -28,7 +28,6 @@ from datetime import datetime
 from django.db import connection
 from django.utils import timezone
 
-from apps.core.errors import InsufficientStock, ValidationFailed
 from apps.core.events import broadcast, location_stream, on_commit
 from apps.core.models import Event, Stream
 
@@ -173,7 +172,7 @@ def _lock(cursor, keys: list[tuple[int, int]]) -> dict[tuple[int, int], list]:
 
 def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, allow_short):
     """`stock_apply` for a big batch on PostgreSQL (already validated by the caller)."""
-    from .ledger import AppliedStock, Shortfall
+    from .ledger import AppliedStock, Shortfall, change_rule, insufficient_stock
 
     now = timezone.now()
     wanted = sorted({(c.location_id, c.variant_id) for c in changes})
@@ -192,7 +191,7 @@ def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, 
             levels.update(_lock(cursor, [key for key in missing if key not in levels]))
         before = {key: (row[3], row[4]) for key, row in levels.items()}
 
-        # The rules, exactly as ledger._plan_locked, on tuples.
+        # The rules of ledger._plan_locked (ledger.change_rule), on tuples.
         moves: list[list] = []  # per movement: [key, change, old, new]
         shortfalls: list[tuple[tuple[int, int], object, int]] = []  # key, change, quantity
         short: dict[int, list[int]] = {}
@@ -200,45 +199,26 @@ def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, 
             key = (change.location_id, change.variant_id)
             level = levels[key]
             old_on_hand, old_reserved = level[3], level[4]
-            new_on_hand = old_on_hand + change.on_hand
-            new_reserved = old_reserved + change.reserved
-            if new_reserved < 0:
-                raise ValidationFailed(
-                    f"Cannot release more than is reserved (variant {change.variant_id})."
-                )
-            refused = (change.reserved > 0 and new_reserved > new_on_hand) or (
-                change.on_hand < 0 and new_on_hand < new_reserved and not allow_short
+            new_on_hand, new_reserved, refused, shortage = change_rule(
+                change,
+                old_on_hand,
+                old_reserved,
+                negative_allowed=level[6],
+                allow_short=allow_short,
             )
             if refused:
-                requested = change.reserved if change.reserved > 0 else -change.on_hand
                 entry = short.setdefault(change.variant_id, [0, old_on_hand - old_reserved])
-                entry[0] += requested
+                entry[0] += refused
                 continue
-            if change.on_hand < 0 and new_on_hand < new_reserved:
-                shortage = min(-change.on_hand, new_reserved - new_on_hand)
+            if shortage:
                 shortfalls.append((key, change, shortage))
-                if not level[6]:
-                    new_on_hand = max(0, new_on_hand)
-                    new_reserved = min(new_reserved, new_on_hand)
             level[3], level[4] = new_on_hand, new_reserved
             if new_on_hand == old_on_hand and new_reserved == old_reserved:
                 continue
             moves.append([key, change, (old_on_hand, old_reserved), (new_on_hand, new_reserved)])
         if short:
             cursor.execute("SELECT id, sku FROM catalog_variant WHERE id = ANY(%s)", [list(short)])
-            skus = dict(cursor.fetchall())
-            lines = [
-                {
-                    "sku": skus.get(variant_id, str(variant_id)),
-                    "requested": req,
-                    "available": avail,
-                }
-                for variant_id, (req, avail) in sorted(
-                    short.items(), key=lambda i: skus.get(i[0], "")
-                )
-            ]
-            detail = "Not enough stock available for " + ", ".join(x["sku"] for x in lines) + "."
-            raise InsufficientStock(detail, extra={"lines": lines})
+            raise insufficient_stock(short, dict(cursor.fetchall()))
 
         touched = sorted({move[0] for move in moves})
         cursor.execute(
