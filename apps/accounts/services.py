@@ -21,10 +21,6 @@ from .models import ApiClient, User
 KEY_PREFIX_LENGTH = 8
 # last_used_at is written at most this often per client, not on every request.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-# How long a process trusts a key it has checked before reading its client again: a
-# revocation (or a device moved to another location) reaches every process within this.
-# settings.OMO_API_KEY_CACHE_SECONDS overrides it; 0 reads the client on every request.
-API_KEY_CACHE_SECONDS = 5.0
 # Only keys that authenticated are cached; past this many, the cache starts over.
 API_KEY_CACHE_MAX = 10_000
 
@@ -136,17 +132,19 @@ _key_cache_lock = threading.Lock()
 
 def api_key_cache_clear() -> None:
     """Forget every cached key of this process (a revocation here takes effect at once;
-    other processes see it within API_KEY_CACHE_SECONDS)."""
+    other processes see it within settings.OMO_API_KEY_CACHE_SECONDS)."""
     with _key_cache_lock:
         _key_cache.clear()
 
 
 def api_client_authenticate_cached(key: str) -> ApiClient | None:
     """api_client_authenticate, with a key that authenticated trusted for
-    API_KEY_CACHE_SECONDS in this process: a POS posts many requests a minute, and
-    reading and hashing its key on each one was a tenth of a sale's CPU. Each call gets
-    its own copy of the client, so a request never sees another one's changes."""
-    seconds = getattr(settings, "OMO_API_KEY_CACHE_SECONDS", API_KEY_CACHE_SECONDS)
+    settings.OMO_API_KEY_CACHE_SECONDS in this process (a revocation, or a device moved
+    to another location, reaches every process within it): a POS posts many requests a
+    minute, and reading and hashing its key on each one was a tenth of a sale's CPU.
+    Each call gets its own copy of the client, so a request never sees another one's
+    changes."""
+    seconds = settings.OMO_API_KEY_CACHE_SECONDS
     if seconds <= 0:
         return api_client_authenticate(key)
     now = time.monotonic()

@@ -15,7 +15,6 @@ class AnyOf(Lookup):
     """`AnyOf("sku", values)`: true when the column's value is one of `values`, which
     must already be of the column's Python type (str for text, int for ids)."""
 
-    lookup_name = "any_of"
     prepare_rhs = False
 
     def __init__(self, column: str, values) -> None:

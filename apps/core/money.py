@@ -26,7 +26,7 @@ def parse_money(value: object) -> Decimal:
     if not amount.is_finite():
         raise ValueError(f"{value!r} is not a number")
     try:
-        rounded = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+        rounded = round_money(amount)
     except InvalidOperation as error:  # e.g. 1e999999: too large to hold in cents
         raise ValueError(f"{value!r} is too large") from error
     if amount != rounded:

@@ -35,6 +35,7 @@ def stock_preview(rows: list[Row], *, actor, progress=None) -> Preview:
     readable = [
         row for row in rows if cells.control_character("".join(row.values.values())) is None
     ]
+    clean = {row.number for row in readable}
     codes = {row.get("location").strip().upper() for row in readable} - {""}
     locations, managed = locations_for(codes, actor)
     known = variants_known({row.get("sku") for row in readable} - {""})
@@ -42,7 +43,8 @@ def stock_preview(rows: list[Row], *, actor, progress=None) -> Preview:
     for done, row in enumerate(rows, start=1):
         if progress is not None and done % CHUNK == 0:
             progress(done)
-        if not controls_mark(row, errors):
+        if row.number not in clean:
+            controls_mark(row, errors)
             continue
         v = row.values
         sku = v.get("sku", "")

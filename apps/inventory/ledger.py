@@ -48,6 +48,7 @@ from apps.core.events import (
 from apps.core.models import Event, Stream
 from apps.stores.models import Location
 
+from . import ledger_bulk
 from .alerts import threshold_crossed
 from .models import Discrepancy, Movement, StockLevel
 from .tasks import stock_alerts_evaluate
@@ -217,9 +218,9 @@ def stock_apply(
     if not changes:
         return AppliedStock(movements=[], levels={}, shortfalls=[])
     reference_id = str(reference_id)
-    if connection.vendor == "postgresql" and len(changes) >= _bulk().BULK_MIN_CHANGES:
+    if connection.vendor == "postgresql" and len(changes) >= ledger_bulk.BULK_MIN_CHANGES:
         # Big batches (imports): set-based SQL and COPY, same rules (ledger_bulk).
-        return _bulk().stock_apply_bulk(
+        return ledger_bulk.stock_apply_bulk(
             changes=changes,
             actor=actor,
             reference_type=reference_type,
@@ -284,12 +285,6 @@ def _changes_check(changes: Sequence[StockChange]) -> None:
             raise ValidationFailed("A stock change must change something.")
         if abs(change.on_hand) > QUANTITY_MAX or abs(change.reserved) > QUANTITY_MAX:
             raise ValidationFailed(f"A stock change may move at most {QUANTITY_MAX:,} units.")
-
-
-def _bulk():
-    from . import ledger_bulk  # imports this module
-
-    return ledger_bulk
 
 
 def _movement(level, change, old, new, actor, reference_type, reference_id) -> Movement:

@@ -266,10 +266,11 @@ def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, 
     def movement_rows():
         return _movement_rows(ids, moves, levels, actor, reference_type, reference_id, now)
 
+    # Built only when read (the discrepancies below, or a caller); once either way.
+    movement_objects = _Lazy(Movement, len(moves), movement_rows)
     found = []
     if shortfalls:
         level_objects = _LazyLevels(levels, list(levels), now)
-        movement_objects = _Lazy(Movement, len(moves), movement_rows)
         # As ledger._write: the movement of a shortfall is the (last) one of its level
         # and reason.
         movement_of = {(move[0], move[1].reason): index for index, move in enumerate(moves)}
@@ -309,7 +310,7 @@ def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, 
     if events:
         on_commit(lambda: broadcast(_Sent(*event) for event in events))
     return AppliedStock(
-        movements=_Lazy(Movement, len(moves), movement_rows),
+        movements=movement_objects,
         levels=_LazyLevels(levels, touched, now),
         shortfalls=found,
     )

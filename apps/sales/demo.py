@@ -207,9 +207,7 @@ def _store_day(rng, store, till, day, tz, variants, priced, ids) -> list[Order]:
 
 def _returns(rng, sold, stores, tills, ids) -> None:
     for order in rng.sample(sold, int(len(sold) * RETURN_RATE)):
-        # Not order.lines: an order fresh from sale_record carries its lines as a plain
-        # prefetched list (sales.services._children_keep), which has no order_by().
-        line = OrderLine.objects.filter(order=order).order_by("position").first()
+        line = order.lines.order_by("position").first()
         at = rng.choice(stores)  # cross-store returns happen too
         amount = round_money(line.total / line.quantity)
         return_record(
