@@ -37,10 +37,13 @@ def test_each_request_gets_its_own_copy_of_the_client(cache_on, device_a):
 
 
 def test_a_wrong_secret_is_never_cached(cache_on, api, device_a):
+    # The right key is cached first: a cache keyed by prefix would let the forgery in.
+    assert api.get(SESSION, HTTP_AUTHORIZATION=f"Token {device_a[1]}").status_code == 200
     prefix = device_a[1].split(".")[0]
     for _ in range(2):
         response = api.get(SESSION, HTTP_AUTHORIZATION=f"Token {prefix}.forged")
         assert response.status_code == 401
+    assert set(services._key_cache) == {device_a[1]}
 
 
 def test_a_revocation_here_takes_effect_at_once(cache_on, device_api, device_a, hq_admin):

@@ -166,9 +166,7 @@ def test_bulk_path_writes_exactly_what_the_portable_path_writes(
 ):
     a, b, variants, lot = stock["a"], stock["b"], stock["variants"], stock["lot"]
     changes = [
-        StockChange(
-            v.pk, location.pk, Reason.IMPORT, on_hand=(i % 7 - 3 or 5) if i < 15 else i % 5 + 1
-        )
+        StockChange(v.pk, location.pk, Reason.IMPORT, on_hand=_delta(i))
         for i, v in enumerate(variants)
         for location in (a, b)
         if not (i >= 15 and i % 5 == 4)
