@@ -18,6 +18,14 @@ def server_url() -> str:
     return url if url.startswith(("postgres://", "postgresql://")) else DEFAULT_SERVER
 
 
+def db_name(base: str) -> str:
+    """A benchmark's database name, tagged with OMO_BENCH_TAG when set, so that two people
+    on one machine can run the same benchmark at once without dropping each other's
+    database."""
+    tag = os.environ.get("OMO_BENCH_TAG", "")
+    return f"{base}_{tag}" if tag else base
+
+
 def database_url(name: str) -> str:
     parts = urlsplit(server_url())
     return urlunsplit(parts._replace(path=f"/{name}"))

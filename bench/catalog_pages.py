@@ -23,7 +23,9 @@ import subprocess
 import sys
 import time
 
-DB_NAME = "omo_bench_catalog"
+from bench import _pg
+
+DB_NAME = _pg.db_name("omo_bench_catalog")
 TARGET_MS = 150.0
 PRODUCTS = 20_000
 VARIANTS_PER_PRODUCT = 5

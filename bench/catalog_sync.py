@@ -13,7 +13,9 @@ import os
 import sys
 import time
 
-DATABASE = "omo_bench_catalog_sync"
+from bench import _pg
+
+DATABASE = _pg.db_name("omo_bench_catalog_sync")
 PRODUCTS_PER_VARIANTS = 5
 PAGE = 1000
 

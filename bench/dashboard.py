@@ -16,7 +16,9 @@ import statistics
 import sys
 import time
 
-DATABASE = "omo_bench_dashboard"
+from bench import _pg
+
+DATABASE = _pg.db_name("omo_bench_dashboard")
 REPEAT = 15
 
 

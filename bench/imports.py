@@ -15,7 +15,9 @@ import resource
 import sys
 import time
 
-DATABASE = "omo_bench_imports"
+from bench import _pg
+
+DATABASE = _pg.db_name("omo_bench_imports")
 LOCATIONS = ("S01", "S02", "W01")
 
 

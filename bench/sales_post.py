@@ -33,9 +33,11 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from bench import _pg
+
 ROOT = Path(__file__).resolve().parent.parent
-DB = "omo_bench_sales"
-PGBENCH_DB = "omo_bench_sales_pgbench"
+DB = _pg.db_name("omo_bench_sales")
+PGBENCH_DB = _pg.db_name("omo_bench_sales_pgbench")
 CLIENTS = 16
 STORES = 4
 SKUS = 50

@@ -20,7 +20,9 @@ import sys
 import time
 import urllib.request
 
-DATABASE = "omo_bench_stock_read"
+from bench import _pg
+
+DATABASE = _pg.db_name("omo_bench_stock_read")
 LEVELS = 1000
 PAGE = 200
 

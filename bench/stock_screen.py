@@ -19,9 +19,10 @@ import statistics
 import sys
 import time
 
+from bench import _pg
 from bench._pg import run_child
 
-DB_NAME = "omo_bench_stock_screen"
+DB_NAME = _pg.db_name("omo_bench_stock_screen")
 TARGET_MS = 150.0
 PRODUCTS = 20_000
 VARIANTS_PER_PRODUCT = 5

@@ -26,8 +26,10 @@ import tempfile
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-DATABASE = "omo_bench_stock"
-PGBENCH_DATABASE = "omo_bench_stock_pgbench"
+from bench import _pg
+
+DATABASE = _pg.db_name("omo_bench_stock")
+PGBENCH_DATABASE = _pg.db_name("omo_bench_stock_pgbench")
 WORKERS = 16
 LOCATIONS = 20
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"

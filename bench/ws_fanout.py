@@ -38,8 +38,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from bench import _pg
+
 ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "omo_bench_ws_fanout"
+DB_NAME = _pg.db_name("omo_bench_ws_fanout")
 LOCATION = "BWS"
 SKU = "BENCH-WS-1"
 TARGET_P99_MS = 250
