@@ -26,6 +26,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import connection, transaction
+from django.db.models import Q
 
 from .models import Event, Stream
 
@@ -371,3 +372,12 @@ def events_after(*, stream: str, after: int, limit: int = 1000) -> list[Event]:
 
 def stream_last_seq(stream: str) -> int:
     return Stream.objects.filter(name=stream).values_list("last_seq", flat=True).first() or 0
+
+
+def streams_last_seq(*, names: Iterable[str] = (), prefix: str = "") -> dict[str, int]:
+    """name -> last seq of the named streams and of those whose name starts with prefix
+    (a stream nothing was ever appended to is absent: its last seq is 0)."""
+    wanted = Q(name__in=list(names))
+    if prefix:
+        wanted |= Q(name__startswith=prefix)
+    return dict(Stream.objects.filter(wanted).values_list("name", "last_seq"))

@@ -28,8 +28,9 @@ from django.utils import timezone
 
 from apps.catalog.bulk import catalog_bulk_write
 from apps.catalog.models import Barcode, LocationPrice, Product, Variant
+from apps.catalog.services import CATALOG_STREAM
 from apps.core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
-from apps.core.events import on_commit
+from apps.core.events import location_stream, on_commit, streams_last_seq
 from apps.inventory.ledger import Actor, StockChange, stock_apply
 from apps.inventory.models import StockLevel
 from apps.stores.models import Location
@@ -41,7 +42,7 @@ from .exports import error_file_write
 from .formats import format_detect, header_map, kind_of, rows_map, shopify_rows
 from .models import ImportJob
 from .parsers import Table, size_message, table_read
-from .validation import Preview, catalog_preview
+from .validation import Preview, catalog_preview, locations_for
 from .validation_stock import stock_preview
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,9 @@ def _enqueue(step: str, job_id: int) -> None:
 
 def _preview_build(job: ImportJob, *, progress: bool = False) -> Preview:
     """Parse and validate the job's file (reads only). Raises FileRefused."""
+    # Before anything else is read: a change that commits after this moves a stream
+    # past what is recorded here, so the apply cannot mistake it for "nothing changed".
+    streams = streams_last_seq(names=[CATALOG_STREAM], prefix=location_stream(""))
     with default_storage.open(job.file, "rb") as handle:
         data = handle.read(settings.OMO_IMPORT_MAX_BYTES + 1)
     digest = hashlib.sha256(data).hexdigest()
@@ -185,6 +189,11 @@ def _preview_build(job: ImportJob, *, progress: bool = False) -> Preview:
                 "No location was picked, so Shopify inventory quantities are not imported."
             )
     preview.warnings[:0] = [f"Unknown column `{name}` is ignored." for name in unknown]
+    names = [CATALOG_STREAM, *(location_stream(code) for code in sorted(preview.locations))]
+    preview.state = {
+        "streams": {name: streams.get(name, 0) for name in names},
+        "locations": preview.locations,
+    }
     # For the error file only: a file without errors lets its ~100 MB of cells (100k
     # rows) go before the apply writes.
     preview.table = table if preview.errors else None
@@ -294,7 +303,9 @@ def import_job_validate(*, job_id: int) -> ImportJob:
         with _collector_paused():
             preview = _preview_build(job, progress=True)
             with transaction.atomic():
-                _preview_save(job, preview, validated_at=timezone.now())
+                _preview_save(
+                    job, preview, validated_at=timezone.now(), preview_state=preview.state
+                )
             # Freed by reference counting before the collector runs again: otherwise its
             # first pass would scan (and promote) every object of the preview.
             del preview
@@ -429,6 +440,19 @@ def import_job_apply(*, job_id: int) -> ImportJob:
             }.get(job_id)
             if locked is None or locked.status != Status.APPLYING:
                 return job
+            if _preview_trusted(locked, actor=job.uploaded_by):
+                # Nothing to write at the preview and nothing changed since: the same
+                # validation would find the same. The preview's counts, errors and
+                # error file stay as they are.
+                ImportJob.objects.filter(pk=job_id).update(
+                    status=Status.APPLIED,
+                    rows_done=locked.rows_total,
+                    stock_movements=0,
+                    finished_at=timezone.now(),
+                    updated_at=timezone.now(),
+                )
+                job.refresh_from_db()
+                return job
             preview = _preview_build(job)
             if preview.errors and job.mode == ImportJob.Mode.ALL_OR_NOTHING:
                 _preview_save(
@@ -471,6 +495,27 @@ def import_job_apply(*, job_id: int) -> ImportJob:
         )
     job.refresh_from_db()
     return job
+
+
+def _preview_trusted(job: ImportJob, *, actor) -> bool:
+    """True when the job's preview found nothing to create or update and nothing it
+    read can have changed since: the catalog stream and the stream of every location
+    the file names are where they were when the preview began reading (every catalog
+    change and every stock movement moves one of them), the same locations exist and
+    the uploader may still import and manage the same ones."""
+    state = job.preview_state or {}
+    streams, locations = state.get("streams"), state.get("locations")
+    if job.count_create or job.count_update or streams is None or locations is None:
+        return False
+    current = streams_last_seq(names=streams)
+    if any(current.get(name, 0) != seq for name, seq in streams.items()):
+        return False
+    try:
+        _may_import(actor, job.kind or None)
+    except PermissionDenied:
+        return False
+    found, managed = locations_for(set(locations), actor)
+    return {code: code in managed for code in found} == locations
 
 
 def statistics_refresh() -> None:

@@ -89,6 +89,11 @@ class Preview:
     catalog_plan: CatalogBulkPlan | None = None
     stock: list[StockDiff] = field(default_factory=list)
     skus: dict[int, str] = field(default_factory=dict)  # row -> sku, for samples
+    # code -> may the actor manage it, for every existing location the file names: the
+    # apply checks these again before it trusts the preview (services._preview_trusted).
+    locations: dict[str, bool] = field(default_factory=dict)
+    # What the database was when the validation began (services._preview_build).
+    state: dict = field(default_factory=dict)
 
     @property
     def invalid_rows(self) -> set[int]:
@@ -215,6 +220,7 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
             + ". Use the codes shown on the Stores page."
         )
     # Per column once: (column, price or stock, code, location id, may the actor manage it)
+    preview.locations = {code: code in managed for code in codes}
     location_plan = [
         (key, prefix, code, locations[code].pk, code in managed)
         for key in location_columns

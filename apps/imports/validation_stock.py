@@ -38,6 +38,7 @@ def stock_preview(rows: list[Row], *, actor, progress=None) -> Preview:
     clean = {row.number for row in readable}
     codes = {row.get("location").strip().upper() for row in readable} - {""}
     locations, managed = locations_for(codes, actor)
+    preview.locations = {code: code in managed for code in locations}
     known = variants_known({row.get("sku") for row in readable} - {""})
     parsed: dict[int, tuple[str, int, str, int]] = {}  # row -> (sku, location_id, kind, qty)
     for done, row in enumerate(rows, start=1):
