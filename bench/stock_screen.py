@@ -5,8 +5,10 @@ with 20 locations, 20,000 products x 5 variants, a barcode each, a stock level f
 every variant at every location (2,000,000 levels) and 200,000 ledger movements, then
 times through Django's test Client (server time only: no network, no browser), median
 and p95 over N requests: the stock list at one location (first page, SKU search,
-barcode, name search, low-stock filter, a deep page, the htmx fragment), one variant
-across all locations, and the movement history. Target < 150 ms each. The baseline,
+barcode, name search, low-stock filter, page 1000 reached by its Next link and page 999
+by Previous (keyset: the links carry the SKU at the page's edge), a typed ?page=1000
+(OFFSET, which no link leads to), the htmx fragment), one variant across all
+locations, and the movement history. Target < 150 ms each. The baseline,
 measured in the same run, is the login page: the floor for any rendered page here.
 
 Run: `python -m bench stock_screen` (`--quick` for a small smoke run).
@@ -120,6 +122,7 @@ def child(quick: bool) -> list[dict]:
     from django.test import Client
 
     from apps.accounts.models import User
+    from apps.inventory.models import StockLevel
 
     call_command("migrate", verbosity=0)
     products = 2_000 if quick else PRODUCTS
@@ -132,13 +135,31 @@ def child(quick: bool) -> list[dict]:
     floor_median = statistics.median(floor)
     middle = products // 2
     fragment = {"HTTP_HX_REQUEST": "true"}
+    # Page 1000 as the screen reaches it: its "Next" link carries the last SKU of page
+    # 999 (keyset paging). A typed ?page=1000 is still served, by OFFSET.
+    deep = 1000 if not quick else 100
+    levels = StockLevel.objects.filter(location__code="B07").order_by("variant__sku")
+    before_deep = levels.values_list("variant__sku", flat=True)[(deep - 1) * 50 - 1]
+    first_of_deep = levels.values_list("variant__sku", flat=True)[(deep - 1) * 50]
     pages = [
         ("stock list: first page", "/stock/B07/", {}, {}),
         ("stock list: SKU search", "/stock/B07/", {"q": f"SKU-{middle:06d}"}, {}),
         ("stock list: barcode exact", "/stock/B07/", {"q": f"2{middle * 5:012d}"}, {}),
         ("stock list: name search 'serum 12'", "/stock/B07/", {"q": "serum 12"}, {}),
         ("stock list: low-stock filter", "/stock/B07/", {"low": "1"}, {}),
-        ("stock list: page 1000", "/stock/B07/", {"page": 1000}, {}),
+        (
+            f"stock list: page {deep} by Next",
+            "/stock/B07/",
+            {"after": before_deep, "page": deep},
+            {},
+        ),
+        (
+            f"stock list: page {deep - 1} by Previous",
+            "/stock/B07/",
+            {"before": first_of_deep, "page": deep - 1},
+            {},
+        ),
+        (f"stock list: typed ?page={deep} (OFFSET)", "/stock/B07/", {"page": deep}, {}),
         ("stock list: htmx fragment", "/stock/B07/", {"q": "jeans"}, fragment),
         ("one variant, 20 locations", f"/stock/variant/SKU-{middle:06d}-3/", {}, {}),
         ("movements: first page", "/stock/movements/", {}, {}),

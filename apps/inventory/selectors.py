@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from apps.catalog.models import Variant
+from apps.catalog.models import Barcode, Product, Variant
 from apps.stores.models import Location
 from apps.stores.selectors import location_list_visible
 
@@ -30,32 +31,169 @@ def stock_level_rows(*, location_ids: Iterable[int] | QuerySet) -> QuerySet:
     )
 
 
+SEARCH_IDS_LIMIT = 2000
+
+
+def variants_matching(query: str) -> list[int] | QuerySet:
+    """Variant ids a stock search means. A scanned barcode or an exact SKU is looked up
+    by index and wins; otherwise SKU, variant name or product name contains. Resolving
+    the variants first lets the database fetch only their levels instead of joining
+    every level at the location to the catalog.
+
+    Each part is a UNION of single-table conditions, never an OR across tables: on
+    PostgreSQL every branch is then an index scan (unique sku / barcode code; trigram
+    indexes on the variant's sku and name and the product's name), where an OR over a
+    join made the planner scan the whole catalog on every keystroke."""
+    by_sku = Variant.objects.filter(sku=query).order_by().values_list("pk", flat=True)
+    by_barcode = Barcode.objects.filter(code=query).order_by().values_list("variant_id", flat=True)
+    exact = list(by_sku.union(by_barcode))
+    if exact:
+        return exact
+    by_variant = Variant.objects.filter(Q(sku__icontains=query) | Q(name__icontains=query))
+    by_product = Variant.objects.filter(
+        product_id__in=Product.objects.filter(name__icontains=query).order_by().values("pk")
+    )
+    contains = (
+        by_variant.order_by()
+        .values_list("pk", flat=True)
+        .union(by_product.order_by().values_list("pk", flat=True))
+    )
+    # A narrow search (the usual case) becomes a list of ids: the count and the page
+    # are then index lookups. A broad one stays a subquery rather than a huge list.
+    found = list(contains[: SEARCH_IDS_LIMIT + 1])
+    return found if len(found) <= SEARCH_IDS_LIMIT else contains
+
+
+def _levels_filtered(location: Location, *, search: str, low_only: bool) -> QuerySet[StockLevel]:
+    """The levels at a location that a search and the low-stock filter keep, with no
+    join to the catalog (counts are then read from the level table's indexes)."""
+    rows = StockLevel.objects.filter(location=location)
+    if low_only:
+        rows = rows.filter(reorder_point__gt=0, available__lte=F("reorder_point"))
+    if search:
+        rows = rows.filter(variant_id__in=variants_matching(search))
+    return rows
+
+
 def stock_levels_at(
     location: Location, *, search: str | None = None, low_only: bool = False
 ) -> QuerySet[StockLevel]:
     """The levels at one location (the caller got it from location_get_visible),
-    annotated with sku, product_name and variant_name, ordered by SKU. `search` matches
-    the SKU or product name (contains) or a barcode (exact); `low_only` keeps levels at
-    or below a positive reorder point."""
-    rows = (
-        StockLevel.objects.filter(location=location)
-        .annotate(
-            sku=F("variant__sku"),
-            product_name=F("variant__product__name"),
-            variant_name=F("variant__name"),
-        )
-        .order_by("variant__sku")
-    )
-    search = (search or "").strip()
+    annotated with sku, product_name and variant_name, ordered by SKU. `search` is
+    `variants_matching` (an exact SKU or barcode, else SKU or name contains);
+    `low_only` keeps levels at or below a positive reorder point."""
+    rows = _levels_filtered(location, search=(search or "").strip(), low_only=low_only)
+    return rows.annotate(
+        sku=F("variant__sku"),
+        product_name=F("variant__product__name"),
+        variant_name=F("variant__name"),
+    ).order_by("variant__sku")
+
+
+@dataclass
+class StockPage:
+    """One page of the stock screen, in SKU order. `number` is the page as shown: exact
+    when paged by number or within a search, carried along by the next / previous links
+    otherwise (counting the levels before a SKU costs what an OFFSET costs)."""
+
+    levels: list[StockLevel]
+    number: int
+    count: int
+    page_size: int
+    has_previous: bool
+    has_next: bool
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.count // self.page_size))
+
+    @property
+    def first_sku(self) -> str:
+        return self.levels[0].sku if self.levels else ""
+
+    @property
+    def last_sku(self) -> str:
+        return self.levels[-1].sku if self.levels else ""
+
+
+def stock_page_at(
+    location: Location,
+    *,
+    search: str = "",
+    low_only: bool = False,
+    after: str = "",
+    before: str = "",
+    number: int = 1,
+    page_size: int = 50,
+) -> StockPage:
+    """One page of `stock_levels_at`: the levels after SKU `after`, or before SKU
+    `before` (the next / previous links), else page `number` (past the end: the last
+    page). Levels come with their variant and product loaded.
+
+    Without a search a page is a keyset read, `sku > after ORDER BY sku LIMIT n`: on
+    PostgreSQL an index range on the SKU joined to the page's levels, as cheap at the
+    thousandth page as at the first, where OFFSET read and threw away every level
+    before the page. A search reads its matching (sku, variant id) pairs once, in SKU
+    order: the count is their number and a page a slice of them, so the search's UNION
+    is not run again for a COUNT and again for the page. Queries: the count (or the
+    search's ones) and the page; a stale cursor costs one more."""
+    search = search.strip()
+    filtered = _levels_filtered(location, search=search, low_only=low_only)
+    joined = stock_levels_at(location, low_only=low_only).select_related("variant__product")
     if search:
-        rows = rows.filter(
-            Q(variant__sku__icontains=search)
-            | Q(variant__product__name__icontains=search)
-            | Q(variant__in=Variant.objects.filter(barcodes__code=search).values("pk"))
+        return _search_page(filtered, joined, after, before, number, page_size)
+    count = filtered.count()
+    pages = max(1, -(-count // page_size))
+    if after:
+        found = list(joined.filter(variant__sku__gt=after)[: page_size + 1])
+        if found:
+            has_next = len(found) > page_size
+            shown = pages if not has_next else min(max(number, 2), max(pages - 1, 2))
+            return StockPage(found[:page_size], shown, count, page_size, True, has_next)
+        # A cursor past the end (the last levels went since): the last page.
+        last = list(joined.order_by("-variant__sku")[:page_size])[::-1]
+        return StockPage(last, pages, count, page_size, count > len(last), False)
+    if before:
+        found = list(
+            joined.filter(variant__sku__lt=before).order_by("-variant__sku")[: page_size + 1]
         )
-    if low_only:
-        rows = rows.filter(reorder_point__gt=0, available__lte=F("reorder_point"))
-    return rows
+        if len(found) > page_size:
+            shown = min(max(number, 2), max(pages - 1, 2))
+            return StockPage(found[:page_size][::-1], shown, count, page_size, True, True)
+        if len(found) < page_size:  # levels came in before the cursor since: page 1
+            found = list(joined[: page_size + 1])
+            return StockPage(found[:page_size], 1, count, page_size, False, len(found) > page_size)
+        return StockPage(found[::-1], 1, count, page_size, False, count > page_size)
+    # A page by number: its variant ids are chosen by a narrow subquery (the level
+    # table's (location, variant) index and the variants' SKUs), then only those levels
+    # are joined to the catalog.
+    number = min(max(number, 1), pages)
+    start = (number - 1) * page_size
+    ids = filtered.order_by("variant__sku").values("variant_id")[start : start + page_size]
+    found = list(joined.filter(variant_id__in=ids))
+    return StockPage(found, number, count, page_size, number > 1, number < pages)
+
+
+def _search_page(filtered, joined, after, before, number, page_size) -> StockPage:
+    keys = list(filtered.order_by("variant__sku").values_list("variant__sku", "variant_id"))
+    count = len(keys)
+    # The cursor is looked up among the matches, never compared in Python: the order
+    # is the database's collation. A cursor no longer among them starts from the top.
+    position = {sku: index for index, (sku, _) in enumerate(keys)}
+    if after and after in position:
+        start = position[after] + 1
+    elif before and before in position:
+        start = max(0, position[before] - page_size)
+    elif after or before:
+        start = 0
+    else:
+        start = (max(number, 1) - 1) * page_size
+    if start >= count:  # past the end: the last page
+        start = max(0, (count - 1) // page_size * page_size)
+    ids = [variant_id for _, variant_id in keys[start : start + page_size]]
+    found = list(joined.filter(variant_id__in=ids)) if ids else []
+    shown = min(-(-start // page_size) + 1, max(1, -(-count // page_size)))
+    return StockPage(found, shown, count, page_size, start > 0, start + page_size < count)
 
 
 def stock_for_variant(variant: Variant, visible_locations: QuerySet[Location]) -> QuerySet:

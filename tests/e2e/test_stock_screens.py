@@ -67,6 +67,33 @@ def test_stock_list_search_and_low_filter(login, asgi_server, manager_a, store_a
     expect(page.get_by_role("link", name="Orders")).to_be_visible()
 
 
+def test_stock_list_next_and_previous(login, asgi_server, manager_a, store_a):
+    for index in range(60):
+        stocked(store_a, f"ZED-{index:03d}", 1 + index)
+    page = login(manager_a)
+    page.goto(f"{asgi_server.url}/stock/")
+    rows = page.locator("[data-testid=stock-table] tbody tr[data-sku]")
+    expect(rows).to_have_count(50)
+    expect(page.get_by_test_id("page-status")).to_have_text("Page 1 of 2 · 60 SKUs")
+
+    page.get_by_test_id("next-page").click()
+    expect(rows).to_have_count(10)
+    expect(rows.first).to_have_attribute("data-sku", "ZED-050")
+    expect(page.get_by_test_id("page-status")).to_have_text("Page 2 of 2 · 60 SKUs")
+    expect(page).to_have_url(f"{asgi_server.url}/stock/?after=ZED-049&page=2")
+    page.reload()  # the pushed URL is a full page
+    expect(rows.first).to_have_attribute("data-sku", "ZED-050")
+
+    page.get_by_test_id("previous-page").click()
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_have_attribute("data-sku", "ZED-000")
+    expect(page.get_by_test_id("page-status")).to_have_text("Page 1 of 2 · 60 SKUs")
+
+    page.get_by_test_id("stock-search").fill("ZED-05")
+    expect(rows).to_have_count(10)
+    expect(page.get_by_test_id("pager")).to_have_count(0)
+
+
 def test_stock_numbers_update_live(login, asgi_server, manager_a, store_a):
     tee = stocked(store_a, "TEE-M", 12)
     page = login(manager_a)

@@ -1,6 +1,8 @@
 import csv
+import html
 import io
 import re
+from urllib.parse import parse_qsl
 
 import pytest
 from channels.routing import URLRouter
@@ -77,7 +79,7 @@ def test_stock_list_shows_levels_and_searches_by_sku_barcode_and_name(client_a, 
     apply(cap, store_a, 3)
     response = client_a.get(reverse("stock:index"))
     assert response.status_code == 200
-    rows = [(lv.variant.sku, lv.on_hand) for lv in response.context["page"].object_list]
+    rows = [(lv.variant.sku, lv.on_hand) for lv in response.context["page"].levels]
     assert rows == [("CAP-1", 3), ("TEE-M", 12)]
     for query in ("4006381333931", "tee-m", "Tee"):
         response = client_a.get(reverse("stock:index"), {"q": query}, **HTMX)
@@ -99,16 +101,16 @@ def test_a_broad_search_finds_the_same_levels_as_a_narrow_one(
 ):
     """Above SEARCH_IDS_LIMIT matches the search stays a subquery (a UNION of the SKU /
     name and product-name branches) instead of a list of ids: same rows, same count."""
-    from apps.inventory.views import levels
+    from apps.inventory import selectors
 
     apply(VariantFactory(sku="TEE-L", product__name="Linen shirt"), store_a, 2)
     apply(VariantFactory(sku="CAP-9", name="Blue tee cap", product__name="Cap"), store_a, 4)
     VariantFactory(sku="TEE-XL")  # no level at this location
     narrow = client_a.get(reverse("stock:index"), {"q": query})
-    monkeypatch.setattr(levels, "SEARCH_IDS_LIMIT", 0)
+    monkeypatch.setattr(selectors, "SEARCH_IDS_LIMIT", 0)
     broad = client_a.get(reverse("stock:index"), {"q": query})
     assert skus(narrow) == skus(broad) and skus(narrow)
-    assert narrow.context["page"].paginator.count == broad.context["page"].paginator.count
+    assert narrow.context["page"].count == broad.context["page"].count
 
 
 def test_a_search_pages_in_sku_order_with_its_count(client_a, store_a, tee):
@@ -121,8 +123,8 @@ def test_a_search_pages_in_sku_order_with_its_count(client_a, store_a, tee):
     fragment = client_a.get(reverse("stock:index"), {"q": "zed", "page": "2"}, **HTMX)
     assert skus(first) == [f"ZED-{index:03d}" for index in range(50)]
     assert skus(second) == skus(fragment) == [f"ZED-{index:03d}" for index in range(50, 55)]
-    assert first.context["page"].paginator.count == 55
-    assert second.context["page"].paginator.num_pages == 2
+    assert first.context["page"].count == 55
+    assert second.context["page"].num_pages == 2
 
 
 def test_low_filter_lists_only_levels_at_or_below_their_reorder_point(client_a, store_a, tee):
@@ -131,7 +133,7 @@ def test_low_filter_lists_only_levels_at_or_below_their_reorder_point(client_a, 
     StockLevel.objects.filter(variant=cap).update(reorder_point=2)
     StockLevel.objects.filter(variant=tee).update(reorder_point=5)
     response = client_a.get(reverse("stock:index"), {"low": "1"})
-    assert [lv.variant.sku for lv in response.context["page"].object_list] == ["CAP-1"]
+    assert [lv.variant.sku for lv in response.context["page"].levels] == ["CAP-1"]
 
 
 def test_stock_list_query_count_does_not_grow_with_rows(
@@ -147,7 +149,7 @@ def test_stock_list_query_count_does_not_grow_with_rows(
     variants(30, 100)
     with django_assert_num_queries(len(few.captured_queries)):
         response = client_a.get(reverse("stock:index"))
-    assert len(response.context["page"].object_list) == 32
+    assert len(response.context["page"].levels) == 32
 
 
 def test_stock_pages_list_every_level_once_in_sku_order(client_a, store_a, store_b):
@@ -162,12 +164,97 @@ def test_stock_pages_list_every_level_once_in_sku_order(client_a, store_a, store
     apply(VariantFactory(sku="P000-ONLY-B"), store_b, 1)
     StockLevel.objects.filter(location=store_a, on_hand=1).update(reorder_point=1)
     pages = [client_a.get(reverse("stock:index"), {"page": n}) for n in (1, 2, 3)]
-    listed = [[lv.variant.sku for lv in p.context["page"].object_list] for p in pages]
+    listed = [[lv.variant.sku for lv in p.context["page"].levels] for p in pages]
     assert listed[0] + listed[1] == sorted(expected) and len(listed[0]) == 50
     assert listed[2] == listed[1]  # past the end: the last page
     low = client_a.get(reverse("stock:index"), {"low": "1"}).context["page"]
-    assert [lv.variant.sku for lv in low.object_list] == sorted(expected[::3])
-    assert low.paginator.count == len(expected[::3])
+    assert [lv.variant.sku for lv in low.levels] == sorted(expected[::3])
+    assert low.count == len(expected[::3])
+
+
+def next_link(response, testid="next-page"):
+    """The href of a pager link, unescaped, as the browser would follow it."""
+    found = re.search(rf'<a href="\?([^"]*)"[^>]*data-testid="{testid}"', response.content.decode())
+    return found and dict(parse_qsl(html.unescape(found.group(1))))
+
+
+def test_next_and_previous_links_walk_every_level_once_by_sku(
+    client_a, store_a, store_b, django_assert_num_queries
+):
+    """Next / previous carry the SKU at the page's edge (keyset paging): following them
+    lists every level at the location once, in SKU order, in the same number of queries
+    on every page, with the page number and the count shown."""
+    expected = []
+    for index in range(123):
+        variant = VariantFactory(sku=f"K{(index * 37) % 1009:04d}")
+        apply(variant, store_a, 1)
+        apply(variant, store_b, 1)
+        expected.append(variant.sku)
+    apply(VariantFactory(sku="K0000-ONLY-B"), store_b, 1)
+    with django_assert_num_queries(7) as first_queries:
+        client_a.get(reverse("stock:index"))
+    seen, params, statuses = [], {}, []
+    while True:
+        with django_assert_num_queries(len(first_queries.captured_queries)):
+            response = client_a.get(reverse("stock:index"), params)
+        page = response.context["page"]
+        seen.append(skus(response))
+        statuses.append(
+            re.search(r'data-testid="page-status">([^<]*)<', response.content.decode())[1]
+        )
+        params = next_link(response)
+        if not params:
+            break
+    assert [sku for rows in seen for sku in rows] == sorted(expected)
+    assert [len(rows) for rows in seen] == [50, 50, 23]
+    assert statuses == [f"Page {n} of 3 · 123 SKUs" for n in (1, 2, 3)]
+    assert not page.has_next and page.has_previous
+    back = client_a.get(reverse("stock:index"), next_link(response, "previous-page"))
+    assert skus(back) == seen[1] and back.context["page"].number == 2
+    first = client_a.get(reverse("stock:index"), next_link(back, "previous-page"))
+    assert skus(first) == seen[0] and not first.context["page"].has_previous
+    assert first.context["page"].number == 1
+
+
+def test_keyset_pages_keep_the_search_and_the_low_filter(client_a, store_a, tee):
+    for index in range(60):
+        variant = VariantFactory(sku=f"ZED-{index:03d}")
+        apply(variant, store_a, 1 + index % 2)
+    StockLevel.objects.filter(location=store_a, on_hand=1).update(reorder_point=1)
+    first = client_a.get(reverse("stock:index"), {"q": "zed", "low": "1"})
+    assert skus(first) == [f"ZED-{index:03d}" for index in range(0, 60, 2)]
+    assert first.context["page"].count == 30 and not first.context["page"].has_next
+    first = client_a.get(reverse("stock:index"), {"q": "zed"})
+    params = next_link(first)
+    assert params == {"q": "zed", "after": "ZED-049", "page": "2"}
+    second = client_a.get(reverse("stock:index"), params)
+    assert skus(second) == [f"ZED-{index:03d}" for index in range(50, 60)]
+    assert second.context["page"].number == 2 and second.context["page"].count == 60
+    low = client_a.get(reverse("stock:index"), {"low": "1", "after": "ZED-010", "page": "2"})
+    assert skus(low) == [f"ZED-{index:03d}" for index in range(12, 60, 2)]
+    assert next_link(low, "first-page") == {"low": "1"}
+
+
+@pytest.mark.parametrize("search", ["", "zed"])
+def test_stale_or_odd_cursors_show_a_real_page(client_a, store_a, search):
+    """A cursor whose SKU is gone, past the end, before the start or not a SKU at all
+    still shows levels (the last or the first page), never an empty table or an error."""
+    for index in range(55):
+        apply(VariantFactory(sku=f"ZED-{index:03d}"), store_a, 1)
+    every = [f"ZED-{index:03d}" for index in range(55)]
+    cases = [
+        ({"after": "ZZZ"}, every[5:] if not search else every[:50]),
+        ({"before": "A"}, every[:50]),
+        ({"after": "ZED-052", "page": "999"}, every[53:]),
+        ({"before": "ZED-003", "page": "7"}, every[:50]),
+        ({"after": "'; DROP TABLE x; --", "page": "-1"}, every[:50]),
+        ({"before": "é" * 300}, every[:50] if search else every[5:]),
+    ]
+    for params, expected in cases:
+        response = client_a.get(reverse("stock:index"), {"q": search, **params})
+        assert response.status_code == 200
+        assert skus(response) == expected, params
+        assert 1 <= response.context["page"].number <= 2
 
 
 def test_other_stores_stock_page_is_404(client_a, store_b):

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import F, Q
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.utils import timezone
 from openpyxl import Workbook
 
-from apps.catalog.models import Barcode, Product, Variant
+from apps.catalog.models import Variant
 from apps.core.errors import DomainError
 from apps.core.htmx import render_page
 from apps.stores.selectors import (
@@ -31,8 +30,8 @@ from apps.stores.selectors import (
 
 from .. import services
 from ..forms import AdjustmentForm, MovementFilterForm, errors_onto
-from ..models import Movement, StockLevel
-from ..selectors import alerts_open_for, movements_for, stock_for_variant, stock_levels_at
+from ..models import Movement
+from ..selectors import alerts_open_for, movements_for, stock_for_variant, stock_page_at
 from ..transfers import (
     in_transit_by_destination,
     variant_by_code,
@@ -54,85 +53,23 @@ def location_stock(request, code: str):
     return _stock_page(request, visible_or_404(request.user, code))
 
 
-SEARCH_IDS_LIMIT = 2000
-
-
-def _matching_variants(query: str):
-    """Variant ids a stock search means. A scanned barcode or an exact SKU is looked up
-    by index and wins; otherwise SKU / name contains. Resolving the variants first lets
-    the database fetch only their levels instead of joining every level at the location
-    to the catalog.
-
-    Each part is a UNION of single-table conditions, never an OR across tables: on
-    PostgreSQL every branch is then an index scan (unique sku / barcode code; trigram
-    indexes on the variant's sku and name and the product's name), where an OR over a
-    join made the planner scan the whole catalog on every keystroke."""
-    by_sku = Variant.objects.filter(sku=query).order_by().values_list("pk", flat=True)
-    by_barcode = Barcode.objects.filter(code=query).order_by().values_list("variant_id", flat=True)
-    exact = list(by_sku.union(by_barcode))
-    if exact:
-        return exact
-    by_variant = Variant.objects.filter(Q(sku__icontains=query) | Q(name__icontains=query))
-    by_product = Variant.objects.filter(
-        product_id__in=Product.objects.filter(name__icontains=query).order_by().values("pk")
-    )
-    contains = (
-        by_variant.order_by()
-        .values_list("pk", flat=True)
-        .union(by_product.order_by().values_list("pk", flat=True))
-    )
-    # A narrow search (the usual case) becomes a list of ids: the count and the page
-    # are then index lookups. A broad one stays a subquery rather than a huge list.
-    found = list(contains[: SEARCH_IDS_LIMIT + 1])
-    return found if len(found) <= SEARCH_IDS_LIMIT else contains
-
-
-class _LevelPaginator(Paginator):
-    """Pages of levels at one location in SKU order, where a page's 50 levels are chosen
-    by a narrow subquery (variant ids only, read from the (location, variant) index and
-    the variants' SKUs) and only those rows are then joined to the catalog. OFFSET on
-    the full rows made PostgreSQL read, join and sort every wide row before the page
-    on a deep page; same rows, same order, still one query."""
-
-    def __init__(self, levels, per_page: int, *, keys):
-        super().__init__(levels, per_page)
-        self.keys = keys
-
-    def page(self, number):
-        number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        if isinstance(self.keys, list):
-            ids = self.keys[bottom : bottom + self.per_page]
-        else:
-            ids = self.keys.values("variant_id")[bottom : bottom + self.per_page]
-        return self._get_page(self.object_list.filter(variant_id__in=ids), number, self)
-
-
 def _stock_page(request, location):
     query = request.GET.get("q", "").strip()
     low = request.GET.get("low") == "1"
-    # The filters go on `plain` only: counting needs no join to the catalog (an
-    # index-only count on the level table), and the page's variant ids are chosen from
-    # it (_LevelPaginator), so the joined rows need no second copy of the filters.
-    levels = stock_levels_at(location).select_related("variant__product")
-    plain = StockLevel.objects.filter(location=location)
+    page = stock_page_at(
+        location,
+        search=query,
+        low_only=low,
+        after=request.GET.get("after", ""),
+        before=request.GET.get("before", ""),
+        number=page_number(request.GET.get("page")),
+        page_size=PAGE_SIZE,
+    )
+    params = QueryDict(mutable=True)
+    if query:
+        params["q"] = query
     if low:
-        plain = plain.filter(reorder_point__gt=0, available__lte=F("reorder_point"))
-    if query:
-        plain = plain.filter(variant_id__in=_matching_variants(query))
-    keys = plain.order_by("variant__sku")
-    if query:
-        # A search's matching levels are read once, as variant ids in SKU order: the
-        # count is their number and a page is a slice, so the search's UNION is not
-        # evaluated again for a COUNT and again for the page (a broad search matches
-        # thousands of variants). The page's rows are then fetched by those 50 ids.
-        keys = list(keys.values_list("variant_id", flat=True))
-        paginator = _LevelPaginator(levels, PAGE_SIZE, keys=keys)
-        paginator.count = len(keys)
-    else:
-        paginator = _LevelPaginator(levels, PAGE_SIZE, keys=keys)
-        paginator.count = plain.count()
-    page = paginator.get_page(page_number(request.GET.get("page")))
+        params["low"] = "1"
     return render_page(
         request,
         "inventory/stock_list.html",
@@ -141,6 +78,7 @@ def _stock_page(request, location):
             "page": page,
             "query": query,
             "low": low,
+            "base_query": params.urlencode(),
             "can_manage": location_can_manage(request.user, location),
         },
         fragment="table",
