@@ -134,11 +134,17 @@ def test_a_burst_handed_over_at_once_leaves_as_one_message_per_stream():
         async def group_send(self, group, message):
             sent.append((group, message["type"], [b["seq"] for b in layer_message_bodies(message)]))
 
+    class HeldLayer:
+        async def group_send(self, group, message):
+            held.set()
+            gate.wait()
+
     broadcaster = _Broadcaster()
-    gate = threading.Event()
+    gate, held = threading.Event(), threading.Event()
     layer = RecordingLayer()
-    broadcaster.submit(layer, [])  # start the loop, then hold it while the burst arrives
-    broadcaster._loop.call_soon_threadsafe(gate.wait)
+    # Hold the broadcaster's thread in a send while the burst arrives.
+    broadcaster.submit(HeldLayer(), [Event(stream="location.Z", seq=1, type="stock")])
+    assert held.wait(5)
     for seq in range(1, 6):
         broadcaster.submit(layer, [Event(stream="location.A", seq=seq, type="stock", payload={})])
         broadcaster.submit(layer, [Event(stream="location.B", seq=seq, type="stock", payload={})])
@@ -150,7 +156,7 @@ def test_a_burst_handed_over_at_once_leaves_as_one_message_per_stream():
     ]
 
 
-def test_a_forked_process_starts_its_own_loop_without_the_parents_pending_events():
+def test_a_forked_process_starts_its_own_thread_without_the_parents_pending_events():
     sent = []
 
     class RecordingLayer:
@@ -160,12 +166,12 @@ def test_a_forked_process_starts_its_own_loop_without_the_parents_pending_events
     broadcaster = _Broadcaster()
     layer = RecordingLayer()
     broadcaster.submit(layer, [])
-    parent_loop = broadcaster._loop
+    parent_thread = broadcaster._thread
     # As a fork's child sees it: another pid, and the parent's hand-over still pending.
     broadcaster._pid = -1
     broadcaster._pending.append((layer, [Event(stream="location.A", seq=1, type="stock")]))
     broadcaster._busy = True
     broadcaster.submit(layer, [Event(stream="location.A", seq=2, type="stock", payload={})])
     broadcaster.drain()
-    assert broadcaster._loop is not parent_loop
+    assert broadcaster._thread is not parent_thread
     assert sent == [2]
