@@ -24,6 +24,8 @@ MAX_INFLATE_RATIO = 200
 # A sheet padded with formatted-but-empty rows ends where this many blank rows follow.
 BLANK_RUN_END = 1000
 FORMULA_STARTS = ("=", "+", "-", "@")
+# Names that promise a workbook: such a file that is not one is refused, not read as CSV.
+XLSX_NAMES = (".xlsx", ".xlsm", ".xls", ".ods")
 
 
 @dataclass
@@ -65,7 +67,7 @@ def file_type_of(data_head: bytes, filename: str) -> str:
     if data_head.startswith(XLSX_MAGIC):
         return "xlsx"
     lowered = filename.lower()
-    if lowered.endswith((".xlsx", ".xlsm", ".xls", ".ods")):
+    if lowered.endswith(XLSX_NAMES):
         raise FileRefused(
             f"{filename} is not an Excel workbook (.xlsx) even though its name says so. "
             "Save it again as .xlsx or .csv."

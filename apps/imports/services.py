@@ -41,7 +41,7 @@ from .errors import FileRefused
 from .exports import error_file_write
 from .formats import format_detect, header_map, kind_of, rows_map, shopify_rows
 from .models import ImportJob
-from .parsers import Table, size_message, table_read
+from .parsers import XLSX_NAMES, Table, size_message, table_read
 from .validation import Preview, catalog_preview, locations_for
 from .validation_stock import stock_preview
 
@@ -206,9 +206,15 @@ TABLE_CACHE_VERSION = 1
 def _table_read_once(job: ImportJob, data: bytes, digest: str) -> Table:
     """The upload's cells, read from the spreadsheet once. The apply validates again
     against the database as it is then, but the same bytes (sha256) give the same
-    cells: the validation keeps them beside the upload (marshal, compressed) and the
-    apply reads them back instead of the xlsx (2.4 of its CPU seconds on 100k rows)."""
-    path = f"{PurePath(job.file).parent}/cells-v{TABLE_CACHE_VERSION}-{digest}.bin"
+    cells: the validation keeps them in the storage (marshal, compressed) and the apply
+    reads them back instead of the xlsx (2.4 of its CPU seconds on 100k rows). Kept by
+    content, not by job: the same file uploaded again (a re-import, a retry after a
+    refused confirm) is not parsed again either. The name says which file's name
+    decided how it was read (a name ending .xlsx that is not a workbook is refused) and
+    the row limit it was read under."""
+    type_hint = "xlsx" if job.original_filename.lower().endswith(XLSX_NAMES) else "other"
+    limit = settings.OMO_IMPORT_MAX_ROWS
+    path = f"imports/cells/v{TABLE_CACHE_VERSION}-{digest}-{type_hint}-{limit}.bin"
     with contextlib.suppress(OSError, ValueError, EOFError, TypeError, zlib.error):
         if default_storage.exists(path):
             with default_storage.open(path, "rb") as handle:

@@ -66,8 +66,8 @@ def test_the_apply_reads_the_cells_kept_by_the_validation(hq_admin, monkeypatch)
 
 def test_damaged_kept_cells_are_read_from_the_file_again(hq_admin, monkeypatch):
     job = run(hq_admin, csv_bytes(ROWS), filename="cells.csv")
-    folder = job.file.rsplit("/", 1)[0]
-    kept = [name for name in default_storage.listdir(folder)[1] if name.startswith("cells-")]
+    folder = "imports/cells"
+    kept = [name for name in default_storage.listdir(folder)[1] if job.sha256 in name]
     assert len(kept) == 1
     with default_storage.open(f"{folder}/{kept[0]}", "wb") as handle:
         handle.write(b"not what was written")
@@ -83,3 +83,37 @@ def test_damaged_kept_cells_are_read_from_the_file_again(hq_admin, monkeypatch):
     assert job.status == "applied", job.message
     assert reads == [1]
     assert Variant.objects.count() == 7
+
+
+def reads_counted(monkeypatch) -> list[str]:
+    reads: list[str] = []
+    real_read = parsers.table_read
+
+    def counting(data, filename):
+        reads.append(filename)
+        return real_read(data, filename)
+
+    monkeypatch.setattr(services, "table_read", counting)
+    return reads
+
+
+def test_the_same_file_uploaded_again_is_not_parsed_again(hq_admin, monkeypatch):
+    reads = reads_counted(monkeypatch)
+    first = run(hq_admin, csv_bytes(ROWS), filename="cells.csv")
+    again = run(hq_admin, csv_bytes(ROWS), filename="other name.csv")
+    assert reads == ["cells.csv"]
+    assert again.file != first.file
+    fields = ("status", "count_create", "count_invalid", "row_errors", "samples")
+    assert [getattr(again, f) for f in fields] == [getattr(first, f) for f in fields]
+    # Other bytes are read from their own file.
+    run(hq_admin, csv_bytes(ROWS[:3]), filename="cells.csv")
+    assert reads == ["cells.csv", "cells.csv"]
+
+
+def test_bytes_read_as_csv_are_still_refused_under_a_workbook_name(hq_admin, monkeypatch):
+    reads = reads_counted(monkeypatch)
+    assert run(hq_admin, csv_bytes(ROWS), filename="cells.csv").status == "previewed"
+    job = run(hq_admin, csv_bytes(ROWS), filename="cells.xlsx")
+    assert job.status == "refused"
+    assert "is not an Excel workbook" in job.message
+    assert reads == ["cells.csv", "cells.xlsx"]
