@@ -20,12 +20,19 @@ REDIS_URL.
 
 The machine has 2 cores shared by server, clients and producer (and whatever else
 runs), so timings are noisy; the correctness columns (missed, out of order) are not.
+
+OMO_BENCH_WS_TIMELINE=1 also prints, per setup, p50/p99 per window of WINDOW changes
+(flat: stalls; growing: a queue building through the burst), the CPU share of each
+server worker, of the clients and of the machine every half second, and the clients'
+garbage-collector runs during the burst. OMO_BENCH_WS_SIZE="clients,burst,after"
+overrides the sizes (e.g. 1000,200,50).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import itertools
 import json
 import os
@@ -35,6 +42,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from array import array
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -57,7 +66,42 @@ SETUPS = {
 }
 
 
+WINDOW = 50  # changes per line of the latency timeline
+
+
 # --- helpers run in child processes --------------------------------------------------
+class GcPauses:
+    """Counts the garbage collector's runs and their pauses, per generation
+    (gc.callbacks): a burst of a million small objects can trigger many collections."""
+
+    def __init__(self) -> None:
+        self.runs = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self.longest = 0.0
+        self.started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self.started
+        generation = info["generation"]
+        self.runs[generation] += 1
+        self.seconds[generation] += pause
+        self.longest = max(self.longest, pause)
+
+    def reset(self) -> None:
+        self.runs, self.seconds, self.longest = [0, 0, 0], [0.0, 0.0, 0.0], 0.0
+
+    def summary(self) -> dict:
+        return {
+            "runs": self.runs,
+            "ms": [round(s * 1000, 1) for s in self.seconds],
+            "longest_ms": round(self.longest * 1000, 1),
+        }
+
+
 def _django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.ws_settings")
     import django
@@ -116,23 +160,59 @@ def child_produce(count: int, out: str) -> None:
     Path(out).write_text(json.dumps(committed))
 
 
+STOCK_PREFIX = b'{"type":"stock","seq":'
+
+
+class Received:
+    """What one logical client (across its reconnects) got: the seq of every stock
+    message in arrival order, and when each read from the socket ended (all frames of
+    one read share the time the read returned). Arrays of machine numbers, not a tuple
+    per frame: a million small objects would be the garbage collector's work."""
+
+    __slots__ = ("on_hand", "read_ends", "read_times", "seqs")
+
+    def __init__(self) -> None:
+        self.seqs = array("q")
+        self.read_ends = array("q")  # len(seqs) after each read that brought stock
+        self.read_times = array("d")
+        self.on_hand: int | None = None
+
+    def arrivals(self, upto: int) -> Iterator[tuple[int, float]]:
+        """(seq, receipt time) of the first `upto` stock messages."""
+        start = 0
+        for end, at in zip(self.read_ends, self.read_times, strict=True):
+            for seq in self.seqs[start : min(end, upto)]:
+                yield seq, at
+            start = end
+            if start >= upto:
+                return
+
+
 class _RawClient(asyncio.Protocol):
     """A POS websocket client that costs little CPU per frame, so that on a shared 2-core
     machine the clients are not what is measured: the handshake by hand, server frames
-    (unmasked) parsed from one buffer, each text frame decoded with json.loads. The
-    `websockets` client spent ~17 us of CPU per frame; this one about a third of that."""
+    (unmasked) parsed from one buffer.
 
-    def __init__(self, key: str, until: list[int], record) -> None:
+    What it checks per frame: each text frame is a JSON object; a stock message is one
+    that starts with exactly `{"type":"stock","seq":` (the server writes "type", then
+    "seq", then the payload, compact, for live and replayed events alike), and its seq
+    is the digits up to the next comma, recorded in order of arrival (missed, duplicate
+    and out-of-order seqs are counted from that record at the end). Instead of
+    json.loads per frame (~2 us, most of this client's CPU), the last stock frame of
+    each read is decoded in full and must have the same seq and type (so a change of
+    format fails the run), and gives the client's last `on_hand`; any other text frame
+    containing `"stock"` is decoded and must not be a stock message."""
+
+    def __init__(self, key: str, until: list[int], received: Received) -> None:
         self.key = key
         self.until = until  # shared, mutable: [last seq this phase waits for]
-        self.record = record  # record(seq, on_hand)
+        self.received = received
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.opened: asyncio.Future = asyncio.get_running_loop().create_future()
         self.done: asyncio.Future = asyncio.get_running_loop().create_future()
         self.handshaken = False
         self.close_code: int | None = None
-        self.last_seq = 0
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -172,7 +252,11 @@ class _RawClient(asyncio.Protocol):
             del buffer[: end + 4]
             self.opened.set_result(None)
         at, size_all = 0, len(buffer)
-        loads, record = json.loads, self.record
+        seqs = self.received.seqs
+        append, find, startswith = seqs.append, buffer.find, buffer.startswith
+        prefix, prefix_size = STOCK_PREFIX, len(STOCK_PREFIX)
+        last_stock = -1  # where the last stock frame's text starts, and ends
+        last_end = 0
         while size_all - at >= 2:
             first, size = buffer[at], buffer[at + 1] & 0x7F
             start = at + 2
@@ -191,19 +275,30 @@ class _RawClient(asyncio.Protocol):
             at = start + size
             opcode = first & 0x0F
             if opcode == 1:
-                message = loads(buffer[start:at])
-                if message.get("type") == "stock":
-                    seq = message["seq"]
-                    self.last_seq = seq
-                    record(seq, message["on_hand"])
-                    if seq >= self.until[0] and not self.done.done():
-                        self.done.set_result(None)
+                if startswith(prefix, start):
+                    digits = start + prefix_size
+                    append(int(buffer[digits : find(b",", digits, at)]))
+                    last_stock, last_end = start, at
+                elif find(b'"stock"', start, at) >= 0:
+                    message = json.loads(buffer[start:at])
+                    if message.get("type") == "stock":
+                        raise AssertionError(f"stock message in another form: {message}")
             elif opcode == 8:
                 if size >= 2:
                     self.close_code = (buffer[start] << 8) | buffer[start + 1]
                 self.transport.close()
             elif opcode == 9:
                 self._send(0x8A, bytes(buffer[start:at]))
+        if last_stock >= 0:
+            received = self.received
+            received.read_ends.append(len(seqs))
+            received.read_times.append(time.time())
+            message = json.loads(buffer[last_stock:last_end])
+            if message["type"] != "stock" or message["seq"] != seqs[-1]:
+                raise AssertionError(f"seq read as {seqs[-1]}, frame says {message}")
+            received.on_hand = message["on_hand"]
+            if seqs[-1] >= self.until[0] and not self.done.done():
+                self.done.set_result(None)
         del buffer[:at]
 
     def _fail(self, error: Exception) -> None:
@@ -222,29 +317,18 @@ async def _clients_main(port: int, key: str, count: int, after: int) -> None:
     """One client process (the bench runs several), driven through stdin/stdout lines
     (see run_setup); prints its own counts, a latency histogram and its CPU time."""
     loop = asyncio.get_running_loop()
-    received: list[list[tuple[int, float]]] = [[] for _ in range(count)]
-    on_hand: list[int] = [0] * count
+    received = [Received() for _ in range(count)]
     until = [0]
-    clock = time.time
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
 
     async def command() -> list[str]:
         return (await stdin.readline()).decode().split()
 
-    def recorder(index: int):
-        mine = received[index]
-
-        def record(seq: int, level: int) -> None:
-            mine.append((seq, clock()))
-            on_hand[index] = level
-
-        return record
-
     async def open_one(index: int, resume_after: int, gate: asyncio.Semaphore) -> _RawClient:
         async with gate:
             for attempt in range(5):  # a starved server may miss a handshake deadline
-                client = _RawClient(key, until, recorder(index))
+                client = _RawClient(key, until, received[index])
                 try:
                     await loop.create_connection(lambda c=client: c, "127.0.0.1", port)
                     await asyncio.wait_for(client.opened, 60)
@@ -261,6 +345,7 @@ async def _clients_main(port: int, key: str, count: int, after: int) -> None:
         futures = [c.done for c in clients]
         await asyncio.wait(futures, timeout=timeout)
 
+    gc_pauses = GcPauses()
     gate = asyncio.Semaphore(50)
     clients = await asyncio.gather(*(open_one(i, after, gate) for i in range(count)))
     print("READY", flush=True)
@@ -269,9 +354,11 @@ async def _clients_main(port: int, key: str, count: int, after: int) -> None:
     _, phase_until, commits_file = await command()
     until[0] = int(phase_until)
     cpu_start = time.process_time()
+    gc_pauses.reset()
     await wait_all(clients, 180)
     cpu_burst = time.process_time() - cpu_start
-    phase1 = [len(r) for r in received]
+    gc_burst = gc_pauses.summary()
+    phase1 = [len(r.seqs) for r in received]
     closed_4008 = sum(1 for c in clients if c.close_code == 4008)
     # Any other close during the burst (e.g. 1011: uvicorn's keepalive ping went
     # unanswered for 20 s because a starved client was that far behind in reading).
@@ -285,35 +372,43 @@ async def _clients_main(port: int, key: str, count: int, after: int) -> None:
     _, final = await command()
     until[0] = final = int(final)
     resumed = await asyncio.gather(
-        *(open_one(i, r[-1][0] if r else after, gate) for i, r in enumerate(received))
+        *(open_one(i, r.seqs[-1] if r.seqs else after, gate) for i, r in enumerate(received))
     )
     await wait_all(resumed, 180)
     closed_4008 += sum(1 for c in resumed if c.close_code == 4008)
     for client in resumed:
         client.transport.abort()
-    expected = list(range(after + 1, final + 1))
+    expected = array("q", range(after + 1, final + 1))
+    expected_set = set(expected)
     committed = {int(k): v for k, v in json.loads(Path(commits_file).read_text()).items()}
     histogram: dict[int, int] = {}
+    # Per window of WINDOW changes (by seq): is latency flat through the burst (stalls)
+    # or growing (a queue building up)?
+    windows: dict[int, dict[int, int]] = {}
     total = 0.0
     for r, count_live in zip(received, phase1, strict=True):
-        for seq, t in r[:count_live]:
+        for seq, t in r.arrivals(count_live):
             latency = (t - committed[seq]) * 1000
             total += latency
             bucket = int(latency)
             histogram[bucket] = histogram.get(bucket, 0) + 1
+            window = windows.setdefault((seq - after - 1) // WINDOW, {})
+            window[bucket] = window.get(bucket, 0) + 1
     result = {
         "phase1_received": sum(phase1),
-        "complete": sum(1 for r in received if [s for s, _ in r] == expected),
-        "missed": sum(len(set(expected) - {s for s, _ in r}) for r in received),
-        "duplicates": sum(len(r) - len({s for s, _ in r}) for r in received),
+        "complete": sum(1 for r in received if r.seqs == expected),
+        "missed": sum(len(expected_set - set(r.seqs)) for r in received),
+        "duplicates": sum(len(r.seqs) - len(set(r.seqs)) for r in received),
         "out_of_order": sum(
-            sum(1 for a, b in itertools.pairwise(r) if b[0] <= a[0]) for r in received
+            sum(1 for a, b in itertools.pairwise(r.seqs) if b <= a) for r in received
         ),
-        "final_on_hand": sorted(set(on_hand)),
+        "final_on_hand": sorted({r.on_hand for r in received}),
         "closed_4008": closed_4008,
         "closed_other_in_burst": closed_other,
         "latency_histogram_ms": histogram,
         "latency_sum_ms": total,
+        "windows": windows,
+        "gc_in_burst": gc_burst,
         "cpu_burst_s": cpu_burst,
     }
     print("RESULT " + json.dumps(result), flush=True)
@@ -405,6 +500,86 @@ def _cpu_seconds(pid: int) -> float | None:
             continue
         total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+def _process_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+class CpuTimeline:
+    """Samples, every `step` seconds, the CPU share of the server (each worker), the
+    client processes and the machine as a whole, so that one can see who had the cores
+    while the latency grew (OMO_BENCH_WS_TIMELINE=1 prints it)."""
+
+    def __init__(self, server_pid: int, client_pids: list[int], step: float = 0.5) -> None:
+        import threading
+
+        self.server_pid, self.client_pids, self.step = server_pid, client_pids, step
+        self.rows: list[str] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _pids(self) -> list[int]:
+        try:
+            children = Path(f"/proc/{self.server_pid}/task/{self.server_pid}/children")
+            return [int(p) for p in children.read_text().split()]
+        except OSError:
+            return []
+
+    def _run(self) -> None:
+        workers = self._pids()
+        started = time.monotonic()
+        before = ([_process_cpu(p) for p in workers], sum(map(_process_cpu, self.client_pids)))
+        busy_before, total_before = _machine_busy()
+        while not self.stopped.wait(self.step):
+            now = ([_process_cpu(p) for p in workers], sum(map(_process_cpu, self.client_pids)))
+            busy, total = _machine_busy()
+            share = [
+                f"{(b - a) / self.step * 100:3.0f}" for a, b in zip(before[0], now[0], strict=True)
+            ]
+            machine = (busy - busy_before) / max(1, total - total_before) * 200
+            self.rows.append(
+                f"  t={time.monotonic() - started:5.1f}s workers%={'/'.join(share)} "
+                f"clients%={(now[1] - before[1]) / self.step * 100:3.0f} machine%={machine:3.0f}"
+            )
+            before, busy_before, total_before = now, busy, total
+
+    def stop(self) -> list[str]:
+        self.stopped.set()
+        self.thread.join()
+        return self.rows
+
+
+def _timeline(results: list[dict]) -> list[str]:
+    """p50/p99 per window of WINDOW changes, merged over the client processes."""
+    merged: dict[int, dict[int, int]] = {}
+    for result in results:
+        for window, histogram in result["windows"].items():
+            into = merged.setdefault(int(window), {})
+            for bucket, count in histogram.items():
+                into[int(bucket)] = into.get(int(bucket), 0) + count
+    lines = []
+    for window in sorted(merged):
+        histogram = sorted(merged[window].items())
+        lines.append(
+            f"  changes {window * WINDOW + 1:>5}-{(window + 1) * WINDOW:<5} "
+            f"p50 {_histogram_percentile(histogram, 0.5):6.0f} ms  "
+            f"p99 {_histogram_percentile(histogram, 0.99):6.0f} ms  "
+            f"frames {sum(c for _, c in histogram)}"
+        )
+    return lines
 
 
 def _wait_quiet(pid: int, limit: float = 30) -> None:
@@ -509,12 +684,14 @@ def run_setup(name: str, extra: dict, clients: int, burst: int, after_burst: int
             commits_file = handle.name
         until = setup["last"] + burst
         server_cpu_start = _cpu_seconds(server.pid)
+        timeline = CpuTimeline(server.pid, [p.pid for p in client_processes])
         tell(f"UNTIL {until} {commits_file}")
         _child(env, "produce", str(burst), commits_file, timeout=300)
         produce_seconds = time.monotonic() - started
         for process in client_processes:
             _expect(process, "DISCONNECTED")
         server_cpu_end = _cpu_seconds(server.pid)
+        cpu_rows = timeline.stop()
         _child(env, "produce", str(after_burst), commits_file + ".2", timeout=300)
         final = until + after_burst
         tell(f"FINAL {final}")
@@ -530,6 +707,14 @@ def run_setup(name: str, extra: dict, clients: int, burst: int, after_burst: int
                 except subprocess.TimeoutExpired:
                     process.kill()
     histogram = _merge_histograms(results)
+    if os.environ.get("OMO_BENCH_WS_TIMELINE"):
+        print(f"[{name}] latency per {WINDOW} changes (commit -> receipt):", file=sys.stderr)
+        print("\n".join(_timeline(results)), file=sys.stderr)
+        print(f"[{name}] CPU share every {timeline.step} s:", file=sys.stderr)
+        print("\n".join(cpu_rows), file=sys.stderr)
+        print(
+            f"[{name}] client gc in burst: {[r['gc_in_burst'] for r in results]}", file=sys.stderr
+        )
     delivered = sum(r["phase1_received"] for r in results)
     server_cpu = (
         server_cpu_end - server_cpu_start
@@ -576,6 +761,8 @@ def run(args) -> list[dict]:
             }
         ]
     clients, burst, after_burst = (200, 200, 50) if args.quick else (1000, 1000, 200)
+    if os.environ.get("OMO_BENCH_WS_SIZE"):  # e.g. "1000,200,50": clients,burst,after
+        clients, burst, after_burst = map(int, os.environ["OMO_BENCH_WS_SIZE"].split(","))
     only = os.environ.get("OMO_BENCH_WS_SETUPS")
     setups = {k: v for k, v in SETUPS.items() if not only or k in only.split(",")}
     pg = _pg_arguments()
