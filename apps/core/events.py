@@ -174,7 +174,41 @@ return over_capacity
 """
 
 
-def _is_classic_redis_layer(layer) -> bool:
+RECEIVE_BATCH = 200  # layer messages taken from Redis in one round trip
+
+
+async def redis_receive_batch(layer, channel: str) -> list[dict]:
+    """The messages waiting on a process-specific channel (`new_channel`) of the classic
+    Redis layer, oldest first (those sent at the same time in any order; the relay
+    orders events by seq): all of them (up to RECEIVE_BATCH) in one round trip when
+    some are waiting, else the first one to arrive (blocking as the layer's `receive`
+    does, [] after its timeout).
+
+    The layer's `receive` takes one message per four round trips (restore the in-flight
+    copy, BZPOPMIN, keep an in-flight copy, remove it), each a turn of an event loop that
+    is busy writing frames during a burst: the relay took layer messages more slowly
+    than a producer commits, and the table poll ended up delivering most events. Its
+    in-flight copy buys at-least-once, which the relay does not need (the poll fills
+    whatever the layer loses). Only for a channel that one coroutine receives on."""
+    real = layer.non_local_name(channel)
+    key = layer.prefix + real
+    connection = layer.connection(layer.consistent_hash(real))
+    popped = await connection.zpopmin(key, RECEIVE_BATCH)
+    if not popped:
+        found = await connection.bzpopmin(key, timeout=layer.brpop_timeout)
+        if found is None:
+            return []
+        popped = [(found[1], found[2])]
+    messages = []
+    for member, _ in popped:
+        message = layer.deserialize(member)
+        targets = message.pop("__asgi_channel__", [channel])
+        if channel in (targets if isinstance(targets, list) else [targets]):
+            messages.append(message)
+    return messages
+
+
+def is_classic_redis_layer(layer) -> bool:
     try:
         from channels_redis.core import RedisChannelLayer
     except ImportError:  # pragma: no cover - embedded installs without Redis
@@ -365,7 +399,7 @@ class _Broadcaster:
                 for layer, events in runs:
                     if not events:
                         continue
-                    if _is_classic_redis_layer(layer):
+                    if is_classic_redis_layer(layer):
                         hosts = repr(layer.hosts)
                         if hosts not in clients:
                             clients[hosts] = _redis_clients_or_none(layer)

@@ -41,7 +41,13 @@ from django.db.models import Q
 from apps.accounts.models import ApiClient
 
 from . import presence
-from .events import layer_message_bodies, stream_group, stream_last_seq
+from .events import (
+    is_classic_redis_layer,
+    layer_message_bodies,
+    redis_receive_batch,
+    stream_group,
+    stream_last_seq,
+)
 from .models import Event
 
 logger = logging.getLogger(__name__)
@@ -291,9 +297,19 @@ class Relay:
 
     # --- sources -------------------------------------------------------------------
     async def _receive_loop(self) -> None:
+        layer, channel = self.layer, self.channel
+        if is_classic_redis_layer(layer):
+            # Everything waiting in one round trip (see redis_receive_batch).
+            def receive():
+                return redis_receive_batch(layer, channel)
+        else:
+
+            async def receive():
+                return [await layer.receive(channel)]
+
         while True:
             try:
-                message = await self.layer.receive(self.channel)
+                messages = await receive()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -301,14 +317,14 @@ class Relay:
                 logger.warning("relay: channel layer receive failed: %s", error)
                 await asyncio.sleep(0.1)
                 continue
-            try:
-                # "stream.event" carries one event, "stream.events" several in seq order.
-                for body in layer_message_bodies(message):
-                    self.accept(
-                        message["stream"], int(body["seq"]), wire_text(message["stream"], body)
-                    )
-            except (KeyError, TypeError, ValueError):
-                logger.warning("relay: malformed layer message %r", message)
+            for message in messages:
+                try:
+                    # "stream.event" carries one event, "stream.events" several in order.
+                    for body in layer_message_bodies(message):
+                        stream = message["stream"]
+                        self.accept(stream, int(body["seq"]), wire_text(stream, body))
+                except (KeyError, TypeError, ValueError):
+                    logger.warning("relay: malformed layer message %r", message)
 
     async def _poll_loop(self) -> None:
         poll = database_sync_to_async(_events_since, thread_sensitive=False)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.db import transaction
 
-from apps.core.events import PendingEvent, events_append
+from apps.core.events import (
+    PendingEvent,
+    events_append,
+    is_classic_redis_layer,
+    redis_receive_batch,
+)
 
 from .conftest import connect, receive, send, stock_receive
 
@@ -52,3 +60,29 @@ async def test_with_redis_batched_and_burst_broadcasts_reach_a_client_complete_i
     received = [await receive(communicator, timeout=2) for _ in range(20)]
     assert [(m["seq"], m["on_hand"]) for m in received] == [(4 + n, 1 + n) for n in range(20)]
     await communicator.disconnect()
+
+
+@pytest.mark.redis
+async def test_with_redis_the_relay_takes_every_waiting_layer_message_in_one_receive():
+    layer = get_channel_layer()
+    assert is_classic_redis_layer(layer)
+    channel = await layer.new_channel("relay.")
+    other = await layer.new_channel("relay.")  # same Redis key, another receiver
+    await layer.group_add("stream.receive-test", channel)
+    try:
+        for n in range(3):
+            await layer.group_send("stream.receive-test", {"type": "stream.event", "n": n})
+        await layer.send(other, {"type": "stream.event", "n": "not mine"})
+        assert await redis_receive_batch(layer, channel) == [
+            {"type": "stream.event", "n": 0},
+            {"type": "stream.event", "n": 1},
+            {"type": "stream.event", "n": 2},
+        ]
+        # Nothing waiting: it blocks until the next message arrives.
+        waiting = asyncio.ensure_future(redis_receive_batch(layer, channel))
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        await layer.group_send("stream.receive-test", {"type": "stream.event", "n": 3})
+        assert await asyncio.wait_for(waiting, 5) == [{"type": "stream.event", "n": 3}]
+    finally:
+        await layer.group_discard("stream.receive-test", channel)
