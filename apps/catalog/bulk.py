@@ -82,10 +82,27 @@ def _chunks(items: list, size: int = CHUNK):
         yield items[start : start + size]
 
 
+def variants_existing(skus) -> dict[str, dict[str, Any]]:
+    """sku -> the variant's current row as the plan compares it (id, sku, its product's
+    handle and VARIANT_FIELDS), for the skus that exist."""
+    existing: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(list(skus)):
+        for row in Variant.objects.filter(AnyOf("sku", chunk)).values(
+            "id", "sku", "product__handle", *VARIANT_FIELDS
+        ):
+            existing[row["sku"]] = row
+    return existing
+
+
 def catalog_bulk_plan(
-    *, products: dict[str, ProductInput], variants: list[VariantInput]
+    *,
+    products: dict[str, ProductInput],
+    variants: list[VariantInput],
+    existing_variants: dict[str, dict[str, Any]] | None = None,
 ) -> CatalogBulkPlan:
-    """Read the current rows for these inputs and decide each SKU's outcome."""
+    """Read the current rows for these inputs and decide each SKU's outcome.
+    `existing_variants` (variants_existing of these skus or more, read by the caller
+    already) saves reading them again."""
     existing_products: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(sorted(products)):
         for row in Product.objects.filter(AnyOf("handle", chunk)).values(
@@ -93,12 +110,12 @@ def catalog_bulk_plan(
         ):
             row["category_path"] = row.pop("category__path") or ""
             existing_products[row["handle"]] = row
-    existing_variants: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks([v.sku for v in variants]):
-        for row in Variant.objects.filter(AnyOf("sku", chunk)).values(
-            "id", "sku", "product__handle", *VARIANT_FIELDS
-        ):
-            existing_variants[row["sku"]] = row
+    if existing_variants is None:
+        existing_variants = variants_existing(v.sku for v in variants)
+    else:
+        existing_variants = {
+            v.sku: existing_variants[v.sku] for v in variants if v.sku in existing_variants
+        }
     ids = [row["id"] for row in existing_variants.values()]
     existing_barcodes: dict[int, set[str]] = defaultdict(set)
     existing_prices: dict[tuple[int, int], Decimal] = {}

@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from apps.catalog.bulk import CatalogBulkPlan, ProductInput, VariantInput, catalog_bulk_plan
+from apps.catalog.bulk import (
+    CatalogBulkPlan,
+    ProductInput,
+    VariantInput,
+    catalog_bulk_plan,
+    variants_existing,
+)
 from apps.catalog.models import Barcode, Product, Variant
 from apps.core.lookups import AnyOf
 from apps.inventory.models import StockLevel
@@ -131,17 +137,23 @@ def locations_for(codes: set[str], actor) -> tuple[dict[str, Location], set[str]
 
 
 def levels_read(keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int]]:
-    """(location_id, variant_id) -> (on_hand, reserved) for the levels that exist."""
-    by_location: dict[int, list[int]] = defaultdict(list)
-    for location_id, variant_id in keys:
-        by_location[location_id].append(variant_id)
+    """(location_id, variant_id) -> (on_hand, reserved) for the levels that exist. One
+    query per chunk of variants for all the locations at once."""
+    location_ids = sorted({location_id for location_id, _ in keys})
+    variant_ids = sorted({variant_id for _, variant_id in keys})
     levels = {}
-    for location_id, variant_ids in by_location.items():
-        for chunk in _chunks(variant_ids):
-            for variant_id, on_hand, reserved in StockLevel.objects.filter(
-                AnyOf("variant_id", chunk), location_id=location_id
-            ).values_list("variant_id", "on_hand", "reserved"):
-                levels[(location_id, variant_id)] = (on_hand, reserved)
+    for chunk in _chunks(variant_ids):
+        levels_of_chunk = StockLevel.objects.filter(AnyOf("variant_id", chunk))
+        if len(location_ids) == 1:
+            levels_of_chunk = levels_of_chunk.filter(location_id=location_ids[0])
+        else:
+            levels_of_chunk = levels_of_chunk.filter(AnyOf("location_id", location_ids))
+        for location_id, variant_id, on_hand, reserved in levels_of_chunk.values_list(
+            "location_id", "variant_id", "on_hand", "reserved"
+        ):
+            key = (location_id, variant_id)
+            if key in keys:
+                levels[key] = (on_hand, reserved)
     return levels
 
 
@@ -365,13 +377,22 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
                     "barcode",
                     f"barcode `{code}` is also given to sku {others} in this file",
                 )
+    # The file's variants as they are, read once for these checks and for the plan.
+    existing = variants_existing({out.sku for out in parsed.values()})
+    known = {sku: (row["id"], row["tracking"]) for sku, row in existing.items()}
     # Barcodes that belong to a variant not in this file (or kept by it).
     file_barcodes = {out.sku: out.barcodes for out in parsed.values()}
-    owners: dict[str, str] = {}
+    owner_ids: dict[str, int] = {}
     for chunk in _chunks(barcode_rows):
-        owners.update(
-            Barcode.objects.filter(AnyOf("code", chunk)).values_list("code", "variant__sku")
+        owner_ids.update(
+            Barcode.objects.filter(AnyOf("code", chunk)).values_list("code", "variant_id")
         )
+    # The owners' skus: most are the file's own variants, read above (no join per code).
+    sku_of = {row["id"]: sku for sku, row in existing.items()}
+    others = sorted(set(owner_ids.values()) - set(sku_of))
+    for chunk in _chunks(others):
+        sku_of.update(Variant.objects.filter(AnyOf("id", chunk)).values_list("id", "sku"))
+    owners = {code: sku_of[variant_id] for code, variant_id in owner_ids.items()}
     for number, out in parsed.items():
         for code in out.barcodes or ():
             owner = owners.get(code)
@@ -384,7 +405,6 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
                         f"barcode `{code}` already belongs to sku {owner}",
                     )
 
-    known = variants_known({out.sku for out in parsed.values()})
     bad = preview.invalid_rows
     # Product fields from each product's rows whose cells read correctly (a row refused
     # only as a duplicate still names its product): the first non-blank value wins.
@@ -468,7 +488,9 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
         preview.skus[number] = out.sku
     used = {v.handle for v in variants}
     plan = catalog_bulk_plan(
-        products={h: p for h, p in products.items() if h in used}, variants=variants
+        products={h: p for h, p in products.items() if h in used},
+        variants=variants,
+        existing_variants=existing,
     )
     preview.catalog_plan = plan
     for number, sku in preview.skus.items():
