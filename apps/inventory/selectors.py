@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.catalog.models import Barcode, Product, Variant
@@ -34,34 +34,59 @@ def stock_level_rows(*, location_ids: Iterable[int] | QuerySet) -> QuerySet:
 SEARCH_IDS_LIMIT = 2000
 
 
-def variants_matching(query: str) -> list[int] | QuerySet:
-    """Variant ids a stock search means. A scanned barcode or an exact SKU is looked up
-    by index and wins; otherwise SKU, variant name or product name contains. Resolving
-    the variants first lets the database fetch only their levels instead of joining
-    every level at the location to the catalog.
-
-    Each part is a UNION of single-table conditions, never an OR across tables: on
-    PostgreSQL every branch is then an index scan (unique sku / barcode code; trigram
-    indexes on the variant's sku and name and the product's name), where an OR over a
-    join made the planner scan the whole catalog on every keystroke."""
+def _exact_matches(query: str) -> list[int]:
+    """Variant ids of a scanned barcode or an exact SKU (index lookups): they win."""
     by_sku = Variant.objects.filter(sku=query).order_by().values_list("pk", flat=True)
     by_barcode = Barcode.objects.filter(code=query).order_by().values_list("variant_id", flat=True)
-    exact = list(by_sku.union(by_barcode))
-    if exact:
-        return exact
+    return list(by_sku.union(by_barcode))
+
+
+def _contains_matches(query: str) -> tuple[QuerySet[Variant], QuerySet[Variant]]:
+    """Variants whose SKU or name contains the query, and variants whose product's name
+    does. Two single-table conditions meant to be UNIONed, never an OR across tables: on
+    PostgreSQL each is then an index scan (trigram indexes on the variant's sku and name
+    and the product's name), where an OR over a join made the planner scan the whole
+    catalog on every keystroke."""
     by_variant = Variant.objects.filter(Q(sku__icontains=query) | Q(name__icontains=query))
     by_product = Variant.objects.filter(
         product_id__in=Product.objects.filter(name__icontains=query).order_by().values("pk")
     )
-    contains = (
-        by_variant.order_by()
-        .values_list("pk", flat=True)
-        .union(by_product.order_by().values_list("pk", flat=True))
+    return by_variant.order_by(), by_product.order_by()
+
+
+def variants_matching(query: str) -> list[int] | QuerySet:
+    """Variant ids a stock search means: an exact SKU or barcode wins; otherwise SKU,
+    variant name or product name contains."""
+    exact = _exact_matches(query)
+    if exact:
+        return exact
+    by_variant, by_product = _contains_matches(query)
+    contains = by_variant.values_list("pk", flat=True).union(
+        by_product.values_list("pk", flat=True)
     )
-    # A narrow search (the usual case) becomes a list of ids: the count and the page
-    # are then index lookups. A broad one stays a subquery rather than a huge list.
+    # A narrow search (the usual case) becomes a list of ids: the levels are then index
+    # lookups. A broad one stays a subquery rather than a huge list.
     found = list(contains[: SEARCH_IDS_LIMIT + 1])
     return found if len(found) <= SEARCH_IDS_LIMIT else contains
+
+
+def _search_keys(location: Location, query: str, *, low_only: bool) -> list[tuple[str, int]]:
+    """(sku, variant id) of the levels at `location` that a search finds, in SKU order:
+    one query after the exact lookup. The contains branches each keep only variants
+    with a level here (EXISTS, an index probe) and return their SKU, so the UNION is
+    already the answer: no second pass over the matches to join the levels and then
+    the variants back for their SKUs."""
+    levels = StockLevel.objects.filter(location=location)
+    if low_only:
+        levels = levels.filter(reorder_point__gt=0, available__lte=F("reorder_point"))
+    exact = _exact_matches(query)
+    if exact:
+        rows = levels.filter(variant_id__in=exact).order_by("variant__sku")
+        return list(rows.values_list("variant__sku", "variant_id"))
+    here = Exists(levels.filter(variant_id=OuterRef("pk")))
+    by_variant, by_product = _contains_matches(query)
+    branches = [rows.filter(here).values_list("sku", "pk") for rows in (by_variant, by_product)]
+    return list(branches[0].union(branches[1]).order_by("sku"))
 
 
 def _levels_filtered(location: Location, *, search: str, low_only: bool) -> QuerySet[StockLevel]:
@@ -138,10 +163,11 @@ def stock_page_at(
     is not run again for a COUNT and again for the page. Queries: the count (or the
     search's ones) and the page; a stale cursor costs one more."""
     search = search.strip()
-    filtered = _levels_filtered(location, search=search, low_only=low_only)
     joined = stock_levels_at(location, low_only=low_only).select_related("variant__product")
     if search:
-        return _search_page(filtered, joined, after, before, number, page_size)
+        keys = _search_keys(location, search, low_only=low_only)
+        return _search_page(keys, joined, after, before, number, page_size)
+    filtered = _levels_filtered(location, search="", low_only=low_only)
     count = filtered.count()
     pages = max(1, -(-count // page_size))
     if after:
@@ -174,8 +200,7 @@ def stock_page_at(
     return StockPage(found, number, count, page_size, number > 1, number < pages)
 
 
-def _search_page(filtered, joined, after, before, number, page_size) -> StockPage:
-    keys = list(filtered.order_by("variant__sku").values_list("variant__sku", "variant_id"))
+def _search_page(keys, joined, after, before, number, page_size) -> StockPage:
     count = len(keys)
     # The cursor is looked up among the matches, never compared in Python: the order
     # is the database's collation. A cursor no longer among them starts from the top.

@@ -99,18 +99,19 @@ def test_an_exact_sku_or_barcode_wins_over_contains(client_a, store_a, tee):
 def test_a_broad_search_finds_the_same_levels_as_a_narrow_one(
     client_a, store_a, tee, query, monkeypatch
 ):
-    """Above SEARCH_IDS_LIMIT matches the search stays a subquery (a UNION of the SKU /
-    name and product-name branches) instead of a list of ids: same rows, same count."""
+    """The screen's search (one UNION returning SKUs) and the selector's (a list of ids,
+    or above SEARCH_IDS_LIMIT matches a subquery) find the same levels."""
     from apps.inventory import selectors
 
     apply(VariantFactory(sku="TEE-L", product__name="Linen shirt"), store_a, 2)
     apply(VariantFactory(sku="CAP-9", name="Blue tee cap", product__name="Cap"), store_a, 4)
     VariantFactory(sku="TEE-XL")  # no level at this location
-    narrow = client_a.get(reverse("stock:index"), {"q": query})
+    screen = client_a.get(reverse("stock:index"), {"q": query})
+    narrow = [level.sku for level in selectors.stock_levels_at(store_a, search=query)]
     monkeypatch.setattr(selectors, "SEARCH_IDS_LIMIT", 0)
-    broad = client_a.get(reverse("stock:index"), {"q": query})
-    assert skus(narrow) == skus(broad) and skus(narrow)
-    assert narrow.context["page"].count == broad.context["page"].count
+    broad = [level.sku for level in selectors.stock_levels_at(store_a, search=query)]
+    assert skus(screen) == narrow == broad and narrow
+    assert screen.context["page"].count == len(narrow)
 
 
 def test_a_search_pages_in_sku_order_with_its_count(client_a, store_a, tee):
@@ -125,6 +126,21 @@ def test_a_search_pages_in_sku_order_with_its_count(client_a, store_a, tee):
     assert skus(second) == skus(fragment) == [f"ZED-{index:03d}" for index in range(50, 55)]
     assert first.context["page"].count == 55
     assert second.context["page"].num_pages == 2
+
+
+def test_a_search_page_query_count_does_not_grow_with_matches(
+    client_a, store_a, tee, django_assert_num_queries
+):
+    """Session, user, locations, the exact lookup, the matches in SKU order, the page's
+    levels, may-manage: the same on every page whatever the number of matches."""
+    apply(VariantFactory(sku="ZED-000"), store_a, 1)
+    with django_assert_num_queries(7) as few:
+        client_a.get(reverse("stock:index"), {"q": "zed"}, **HTMX)
+    for index in range(1, 80):
+        apply(VariantFactory(sku=f"ZED-{index:03d}"), store_a, 1)
+    with django_assert_num_queries(len(few.captured_queries)):
+        response = client_a.get(reverse("stock:index"), {"q": "zed", "after": "ZED-049"}, **HTMX)
+    assert len(skus(response)) == 30
 
 
 def test_low_filter_lists_only_levels_at_or_below_their_reorder_point(client_a, store_a, tee):
