@@ -1,4 +1,5 @@
-"""Cursor pagination for every sync list of the API (shared/pos-api.md, Conventions).
+"""Cursor pagination for every sync list of the API (shared/pos-api.md, Conventions),
+and the page number of the back-office screens' ?page=.
 
 A page is `{"results": [...], "next_cursor": "..." | null}`. A cursor is the position
 of the last row served, `(seq, id)`, where `seq` is a commit-ordered sequence number
@@ -28,6 +29,17 @@ from .errors import ValidationFailed
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
 _SALT = "omo.pagination."
+PAGE_MAX = 10**6
+
+
+def page_number(value) -> int:
+    """A screen's ?page= number clamped to [1, PAGE_MAX]; anything not a whole number is
+    page 1 (a hand-edited URL gets a page, never an error)."""
+    try:
+        number = int(str(value or "1").strip()[:20])
+    except ValueError:
+        return 1
+    return min(max(number, 1), PAGE_MAX)
 
 
 @dataclass(frozen=True)

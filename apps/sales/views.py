@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.errors import DomainError, NotFound
 from apps.core.htmx import render_page
+from apps.core.pagination import page_number
 from apps.inventory.services import discrepancy_review
 from apps.stores.selectors import location_list_visible
 
@@ -34,7 +35,6 @@ BOARD_STEPS = {
 DATE_MIN = date(1900, 1, 1)
 # The selector filters "before the day after date_to": date.max has no day after.
 DATE_MAX = date(9999, 12, 30)
-PAGE_MAX = 10**6
 
 
 def _date(value: str | None, label: str, errors: list[str]) -> date | None:
@@ -51,15 +51,6 @@ def _date(value: str | None, label: str, errors: list[str]) -> date | None:
         errors.append(f"{label}: {day.isoformat()} is out of range; ignored.")
         return None
     return day
-
-
-def _page_number(value: str | None) -> int:
-    """A page number clamped to [1, PAGE_MAX]; anything else is page 1."""
-    try:
-        number = int(str(value or "1").strip()[:20])
-    except ValueError:
-        return 1
-    return min(max(number, 1), PAGE_MAX)
 
 
 @login_required
@@ -86,7 +77,7 @@ def order_list(request):
         date_from=filters["date_from"],
         date_to=filters["date_to"],
     )
-    page = Paginator(orders, PAGE_SIZE).get_page(_page_number(params.get("page")))
+    page = Paginator(orders, PAGE_SIZE).get_page(page_number(params.get("page")))
     query = params.copy()
     query.pop("page", None)
     return render_page(
@@ -121,7 +112,7 @@ def order_detail(request, number: str):
 @login_required
 def discrepancy_list(request):
     discrepancies = selectors.discrepancy_list_visible(actor=request.user)
-    page = Paginator(discrepancies, PAGE_SIZE).get_page(_page_number(request.GET.get("page")))
+    page = Paginator(discrepancies, PAGE_SIZE).get_page(page_number(request.GET.get("page")))
     return render_page(request, "sales/discrepancies.html", {"page": page}, fragment="results")
 
 

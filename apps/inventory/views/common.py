@@ -1,4 +1,4 @@
-"""What the stock screens share: page sizes and numbers, turning NotFound into a 404 page."""
+"""What the stock screens share: page sizes, turning NotFound into a 404 page."""
 
 from __future__ import annotations
 
@@ -10,16 +10,6 @@ from apps.stores.selectors import location_get_visible
 PAGE_SIZE = 50
 MOVEMENT_PAGE_SIZE = 100
 EXPORT_LIMIT = 100_000
-PAGE_MAX = 10**6
-
-
-def page_number(value) -> int:
-    """A ?page= number clamped to [1, PAGE_MAX]; anything not a whole number is page 1."""
-    try:
-        number = int(str(value or "1").strip()[:20])
-    except ValueError:
-        return 1
-    return min(max(number, 1), PAGE_MAX)
 
 
 def visible_or_404(user, code: str):

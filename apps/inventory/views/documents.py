@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.errors import DomainError, NotFound
 from apps.core.htmx import render_page
+from apps.core.pagination import page_number
 from apps.stores.models import Location
 from apps.stores.selectors import (
     location_can_manage,
@@ -43,7 +44,7 @@ from ..transfers import (
     transfer_receive,
     transfer_ship,
 )
-from .common import PAGE_SIZE, or_404, page_number
+from .common import PAGE_SIZE, or_404
 
 # --- transfers ---------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from openpyxl import Workbook
 from apps.catalog.models import Variant
 from apps.core.errors import DomainError
 from apps.core.htmx import render_page
+from apps.core.pagination import page_number
 from apps.stores.selectors import (
     location_can_manage,
     location_get_visible,
@@ -36,7 +37,7 @@ from ..transfers import (
     in_transit_by_destination,
     variant_by_code,
 )
-from .common import EXPORT_LIMIT, MOVEMENT_PAGE_SIZE, PAGE_SIZE, page_number, visible_or_404
+from .common import EXPORT_LIMIT, MOVEMENT_PAGE_SIZE, PAGE_SIZE, visible_or_404
 
 # --- stock at a location ---------------------------------------------------------------
 
