@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from apps.core.api_schema import error_responses
 from apps.core.errors import NotFound
+from apps.core.lookups import AnyOf
 from apps.core.pagination import (
     Position,
     cursor_decode,
@@ -139,27 +140,16 @@ def variant_rows(queryset, *, portable: bool = False) -> list[VariantRow]:
     return [_variant_row(row, barcodes.get(row[0], [])) for row in rows]
 
 
-_BARCODES_SQL = (
-    'SELECT "variant_id", "code" FROM "catalog_barcode" WHERE "variant_id" = ANY(%s::bigint[]) '
-    'ORDER BY "code"'
-)
-
-
-def barcodes_by_variant(variant_ids: list[int], *, portable: bool = False) -> dict[int, list[str]]:
-    """{variant id: its barcodes by code}. On PostgreSQL the ids go as one array
-    parameter: a page's IN list of 1,000 placeholders cost more to prepare and send
-    than the barcodes it fetched, and a subquery made the planner scan the whole table.
-    `portable` forces the ORM query (the test comparing both)."""
-    if connection.vendor == "postgresql" and not portable:
-        with connection.cursor() as cursor:
-            cursor.execute(_BARCODES_SQL, [variant_ids])
-            pairs = cursor.fetchall()
-    else:
-        pairs = (
-            Barcode.objects.filter(variant_id__in=variant_ids)
-            .order_by("code")
-            .values_list("variant_id", "code")
-        )
+def barcodes_by_variant(variant_ids: list[int]) -> dict[int, list[str]]:
+    """{variant id: its barcodes by code}. The ids go as one array parameter on
+    PostgreSQL (AnyOf): a page's IN list of 1,000 placeholders cost more to prepare and
+    send than the barcodes it fetched, and a subquery made the planner scan the whole
+    table."""
+    pairs = (
+        Barcode.objects.filter(AnyOf("variant_id", variant_ids))
+        .order_by("code")
+        .values_list("variant_id", "code")
+    )
     barcodes: dict[int, list[str]] = defaultdict(list)
     for variant_id, code in pairs:
         barcodes[variant_id].append(code)
