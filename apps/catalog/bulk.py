@@ -71,6 +71,9 @@ class CatalogBulkPlan:
     changed_products: set[str]
     # sku -> id of every variant of the plan, filled in by catalog_bulk_write.
     variant_ids: dict[str, int] = field(default_factory=dict)
+    # Ids of the variants catalog_bulk_write inserted (PostgreSQL; empty elsewhere): no
+    # other transaction sees them until commit, so no one else can stock them meanwhile.
+    created_variant_ids: set[int] = field(default_factory=set)
 
     def variant_id(self, sku: str) -> int | None:
         row = self.existing_variants.get(sku)
@@ -277,8 +280,11 @@ def _barcodes_insert(rows: list[tuple[int, str]]) -> None:
             )
 
 
-def _variants_upsert(rows: list[dict[str, Any]], now) -> dict[str, int]:
-    """Insert or update variants by SKU; return sku -> id of those it could read back.
+def _variants_upsert(
+    rows: list[dict[str, Any]], now, created: set[int] | None = None
+) -> dict[str, int]:
+    """Insert or update variants by SKU; return sku -> id of those it could read back,
+    and add the ids of the inserted ones (not updated) to `created` on PostgreSQL.
     On PostgreSQL one INSERT ... SELECT FROM UNNEST(...) ON CONFLICT ... RETURNING per
     chunk, without building a model instance per row (the Python cost dominated
     100,000-row imports); elsewhere bulk_create's upsert."""
@@ -306,13 +312,17 @@ def _variants_upsert(rows: list[dict[str, Any]], now) -> dict[str, int]:
         "created_at, updated_at) SELECT u.*, '', %s, %s FROM UNNEST("
         + ", ".join(f"%s::{t}[]" for t in types)
         + f") AS u ON CONFLICT (sku) DO UPDATE SET {updates}, updated_at = EXCLUDED.updated_at"
-        " RETURNING sku, id"
+        # xmax is 0 on a row version the statement inserted, set where it updated one.
+        " RETURNING sku, id, xmax = '0'::xid"
     )
     with connection.cursor() as cursor:
         for chunk in _chunks(rows, 10_000):
             arrays = [_pg_array(row[c] for row in chunk) for c in columns]
             cursor.execute(sql, [now, now, *arrays])
-            ids.update(cursor.fetchall())
+            for sku, pk, inserted in cursor.fetchall():
+                ids[sku] = pk
+                if inserted and created is not None:
+                    created.add(pk)
     return ids
 
 
@@ -390,7 +400,7 @@ def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
         for row in variant_rows:
             row["change_seq"] = event.seq
     variant_ids = {sku: row["id"] for sku, row in plan.existing_variants.items()}
-    variant_ids.update(_variants_upsert(variant_rows, now))
+    variant_ids.update(_variants_upsert(variant_rows, now, plan.created_variant_ids))
     new_skus = [v["sku"] for v in variant_rows if v["sku"] not in variant_ids]
     for chunk in _chunks(new_skus):
         variant_ids.update(Variant.objects.filter(sku__in=chunk).values_list("sku", "id"))

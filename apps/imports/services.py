@@ -557,6 +557,8 @@ def _write(job: ImportJob, preview: Preview) -> int:
     skus = {diff.sku for diff in preview.stock}
     # The catalog write knows the ids of its variants; only the others are read.
     known = preview.catalog_plan.variant_ids if preview.catalog_plan is not None else {}
+    # The new SKUs' levels are created in one write with their balances (ledger_bulk).
+    created = preview.catalog_plan.created_variant_ids if preview.catalog_plan is not None else ()
     ids: dict[str, int] = {sku: known[sku] for sku in skus if sku in known}
     sku_list = sorted(skus - set(ids))
     for start in range(0, len(sku_list), 4000):
@@ -584,7 +586,11 @@ def _write(job: ImportJob, preview: Preview) -> int:
     ]
     for number, batch in enumerate(batches, start=1):
         applied = stock_apply(
-            changes=batch, actor=actor, reference_type="import", reference_id=str(job.pk)
+            changes=batch,
+            actor=actor,
+            reference_type="import",
+            reference_id=str(job.pk),
+            created_variant_ids=created,
         )
         written += len(applied.movements)
         done = total // 2 + (total - total // 2) * number // len(batches)

@@ -7,11 +7,16 @@ with set-based SQL instead of the ORM:
 - levels: one `SELECT ... FOR UPDATE` over `unnest(...)` ordered by (location, variant),
   so the locks are taken in the fixed order; the missing ones created by one
   `INSERT ... SELECT ... FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`, and a
-  racing creator's rows locked after it, like `levels_lock`;
+  racing creator's rows locked after it, like `levels_lock` - except those of variants
+  the caller created in this transaction (`created_variant_ids`), see below;
 - the rules checked in Python on plain tuples;
 - the streams' numbers reserved last, one `UPDATE core_stream ... RETURNING` per stream
   in name order (like `events_append`: the stream lock is held from there to commit);
-- balances and seq written by one `UPDATE ... FROM unnest(...)`;
+- balances and seq written by one `UPDATE ... FROM unnest(...)`; the levels of created
+  variants inserted only now, once, with their final balances and seq (no other
+  transaction can see those variants, so none can be creating their levels and make us
+  wait while we hold a stream: an import's first load writes each level once instead of
+  inserting it empty and rewriting it, every index twice);
 - events and movements written with COPY (movement ids are taken from the sequence first,
   so the returned movements carry their pk like `bulk_create`'s).
 
@@ -22,7 +27,7 @@ them: an import only counts them, and 300,000 instances cost seconds.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 from django.db import connection
@@ -58,6 +63,16 @@ SELECT k.location_id, k.variant_id, 0, 0, 0, COALESCE(loc.allows_negative_stock,
  ORDER BY k.location_id, k.variant_id
 ON CONFLICT (location_id, variant_id) DO NOTHING
 RETURNING id, location_id, variant_id, on_hand, reserved, reorder_point, negative_allowed
+"""
+_INSERT_FRESH_SQL = """
+INSERT INTO inventory_stocklevel
+    (location_id, variant_id, on_hand, reserved, reorder_point, negative_allowed, seq,
+     updated_at)
+SELECT k.location_id, k.variant_id, k.on_hand, k.reserved, 0, k.negative_allowed, k.seq, %s
+  FROM unnest(%s::bigint[], %s::bigint[], %s::integer[], %s::integer[], %s::boolean[],
+              %s::bigint[]) AS k(location_id, variant_id, on_hand, reserved, negative_allowed, seq)
+ ORDER BY k.location_id, k.variant_id
+RETURNING id, location_id, variant_id
 """
 _RESERVE_SQL = "UPDATE core_stream SET last_seq = last_seq + %s WHERE name = %s RETURNING last_seq"
 _UPDATE_SQL = """
@@ -170,16 +185,46 @@ def _lock(cursor, keys: list[tuple[int, int]]) -> dict[tuple[int, int], list]:
     return {(row[1], row[2]): list(row) for row in cursor.fetchall()}
 
 
-def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, allow_short):
-    """`stock_apply` for a big batch on PostgreSQL (already validated by the caller)."""
+def stock_apply_bulk(
+    *,
+    changes,
+    actor,
+    reference_type: str,
+    reference_id: str,
+    allow_short,
+    created_variant_ids: Collection[int] = (),
+):
+    """`stock_apply` for a big batch on PostgreSQL (already validated by the caller).
+
+    The missing levels of `created_variant_ids` (variants this transaction inserted, which
+    no other transaction can see, so no one else can be creating their levels) are
+    inserted once with their final balances and seq, after the streams are reserved: the
+    others are created empty before (a racing creator must be waited for while no
+    stream is held) and updated like the existing ones.
+    """
     from .ledger import AppliedStock, Shortfall, change_rule, insufficient_stock
 
     now = timezone.now()
     wanted = sorted({(c.location_id, c.variant_id) for c in changes})
     with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, code, allows_negative_stock FROM stores_location"
+            " WHERE id = ANY(%s::bigint[])",
+            [_ints(sorted({key[0] for key in wanted}))],
+        )
+        locations = {row[0]: row[1:] for row in cursor.fetchall()}
         # [id, location_id, variant_id, on_hand, reserved, reorder_point, negative_allowed]
         levels = _lock(cursor, wanted)
         missing = [key for key in wanted if key not in levels]
+        fresh: list[tuple[int, int]] = []  # inserted below, once, with their final values
+        if created_variant_ids and missing:
+            created = created_variant_ids
+            fresh = [key for key in missing if key[1] in created]
+            missing = [key for key in missing if key[1] not in created]
+            for key in fresh:
+                # An unknown location fails the level's foreign key at commit, as before.
+                negative_allowed = locations.get(key[0], (None, True))[1]
+                levels[key] = [None, key[0], key[1], 0, 0, 0, negative_allowed]
         if missing:
             cursor.execute(
                 _CREATE_SQL, [now, _ints(k[0] for k in missing), _ints(k[1] for k in missing)]
@@ -221,11 +266,7 @@ def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, 
             raise insufficient_stock(short, dict(cursor.fetchall()))
 
         touched = sorted({move[0] for move in moves})
-        cursor.execute(
-            "SELECT id, code FROM stores_location WHERE id = ANY(%s::bigint[])",
-            [_ints(sorted({key[0] for key in touched}))],
-        )
-        codes = dict(cursor.fetchall())
+        codes = {location_id: row[0] for location_id, row in locations.items()}
         cursor.execute(
             "SELECT id, sku FROM catalog_variant WHERE id = ANY(%s::bigint[])",
             [_ints(sorted({key[1] for key in touched}))],
@@ -248,8 +289,12 @@ def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, 
                 level[7:] = [first + offset]
                 events.append((stream, first + offset, code, skus[key[1]], level[3], level[4]))
 
-        if touched:
-            rows = [levels[key] for key in touched]
+        if fresh:
+            _insert_fresh(cursor, fresh, levels, now)
+        fresh_keys = set(fresh)
+        updated = [key for key in touched if key not in fresh_keys]
+        if updated:
+            rows = [levels[key] for key in updated]
             cursor.execute(
                 _UPDATE_SQL,
                 [
@@ -260,6 +305,7 @@ def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, 
                     _ints(row[7] for row in rows),
                 ],
             )
+        if events:
             _copy_events(cursor, events, now)
         ids = _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, now)
 
@@ -314,6 +360,27 @@ def stock_apply_bulk(*, changes, actor, reference_type: str, reference_id: str, 
         levels=_LazyLevels(levels, touched, now),
         shortfalls=found,
     )
+
+
+def _insert_fresh(cursor, keys: list[tuple[int, int]], levels: dict, now: datetime) -> None:
+    """Insert the levels of `keys` (sorted) with their final balances and seq; fill in
+    their ids. No ON CONFLICT: only another transaction's level could conflict, and none
+    can see these variants (a conflict is an error, and the whole batch rolls back)."""
+    rows = [levels[key] for key in keys]
+    cursor.execute(
+        _INSERT_FRESH_SQL,
+        [
+            now,
+            _ints(row[1] for row in rows),
+            _ints(row[2] for row in rows),
+            _ints(row[3] for row in rows),
+            _ints(row[4] for row in rows),
+            "{" + ",".join("t" if row[6] else "f" for row in rows) + "}",
+            _ints(row[7] if len(row) > 7 else 0 for row in rows),
+        ],
+    )
+    for pk, location_id, variant_id in cursor.fetchall():
+        levels[(location_id, variant_id)][0] = pk
 
 
 def _level_row(level: list, now: datetime) -> tuple:

@@ -161,8 +161,15 @@ def _delta(i: int) -> int:
     return (i % 7 - 3 or 5) if i < 15 else i % 5 + 1
 
 
+def _created(stock, hinted: bool) -> dict:
+    """The `created_variant_ids` hint (an import's new SKUs): every variant, with levels
+    or not, so both kinds of level are written on the hinted bulk path."""
+    return {"created_variant_ids": {v.pk for v in stock["variants"]}} if hinted else {}
+
+
+@pytest.mark.parametrize("hinted", [False, True], ids=["plain", "created-variants"])
 def test_bulk_path_writes_exactly_what_the_portable_path_writes(
-    stock, django_capture_on_commit_callbacks
+    stock, django_capture_on_commit_callbacks, hinted
 ):
     a, b, variants, lot = stock["a"], stock["b"], stock["variants"], stock["lot"]
     changes = [
@@ -183,19 +190,27 @@ def test_bulk_path_writes_exactly_what_the_portable_path_writes(
         actor=Actor(user_id=stock["user"].pk),
         reference_type="import",
         reference_id="7",
+        **_created(stock, hinted),
     )
     assert not isinstance(portable, tuple), portable
     assert portable["movements"] and portable["broadcast"] and portable["alerts"]
     assert bulk == portable
 
 
+@pytest.mark.parametrize("hinted", [False, True], ids=["plain", "created-variants"])
 def test_bulk_path_short_sales_raise_the_same_discrepancies(
-    stock, django_capture_on_commit_callbacks
+    stock, django_capture_on_commit_callbacks, hinted
 ):
     a, b, variants = stock["a"], stock["b"], stock["variants"]
     changes = [
         StockChange(v.pk, location.pk, Reason.SALE, on_hand=-(i % 4 + 8))
         for i, v in enumerate(variants[:12])
+        for location in (a, b)
+    ]
+    # Levels that do not exist yet: store A goes negative, store B stops at zero.
+    changes += [
+        StockChange(v.pk, location.pk, Reason.SALE, on_hand=-3)
+        for v in variants[30:33]
         for location in (a, b)
     ]
     changes.append(StockChange(variants[2].pk, b.pk, Reason.SALE, on_hand=-5))  # b at 0 now
@@ -206,6 +221,7 @@ def test_bulk_path_short_sales_raise_the_same_discrepancies(
         reference_type="sale",
         reference_id="S01-1",
         allow_short=True,
+        **_created(stock, hinted),
     )
     assert portable["discrepancies"] and portable["shortfalls"]
     assert bulk == portable
