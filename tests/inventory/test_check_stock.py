@@ -35,8 +35,8 @@ def test_clean_ledger_exits_zero_with_a_summary(stocked, capsys):
 
 
 def test_check_is_one_query_per_check_whatever_the_size(stocked, django_assert_num_queries):
-    # Two checks (ledger, lots) and the summary count.
-    with django_assert_num_queries(3):
+    # Three checks (ledger, lots, ledger rows' variant and location) and the summary count.
+    with django_assert_num_queries(4):
         call_command("check_stock")
 
 
@@ -61,3 +61,23 @@ def test_lot_levels_that_do_not_add_up_are_named(stocked, store_a, capsys):
     with pytest.raises(CommandError):
         call_command("check_stock")
     assert "LOT MISMATCH sku=CREAM-1 location=SA1 on_hand=4 lots=1" in capsys.readouterr().out
+
+
+def test_ledger_row_naming_another_variant_than_its_level_is_named(stocked, store_a, capsys):
+    # Movement.variant/location have no constraint of their own (the level's holds them):
+    # check_stock is what verifies that they copy the level's.
+    tee, cream = stocked
+    level = StockLevel.objects.get(location=store_a, variant=tee)
+    movement = level.movements.order_by("id").first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE inventory_movement SET variant_id = %s WHERE id = %s", [cream.pk, movement.pk]
+        )
+    with pytest.raises(CommandError, match="1 stock level"):
+        call_command("check_stock")
+    out = capsys.readouterr().out
+    assert (
+        f"MOVEMENT MISMATCH id={movement.pk} level={level.pk} "
+        f"variant={cream.pk} location={store_a.pk}" in out
+    )
+    assert "MISMATCH sku=" not in out  # the balances themselves still agree

@@ -1,12 +1,14 @@
 """Verify ARCHITECTURE rule 1 for stock: every level equals the sum of its ledger, and
-the lots of a lot-tracked level add up to its on hand. Exits non-zero naming the rows."""
+the lots of a lot-tracked level add up to its on hand; and every ledger row names its
+level's own variant and location (denormalised, without a foreign key constraint of
+their own: see Movement). Exits non-zero naming the rows."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from apps.catalog.models import Variant
-from apps.inventory.models import LotLevel, StockLevel
+from apps.inventory.models import LotLevel, Movement, StockLevel
 
 
 def ledger_mismatches():
@@ -47,6 +49,17 @@ def lot_mismatches():
     )
 
 
+def movement_mismatches():
+    """Ledger rows whose variant or location is not their level's: one query."""
+    return (
+        Movement.objects.filter(
+            ~Q(variant_id=F("level__variant_id")) | ~Q(location_id=F("level__location_id"))
+        )
+        .values_list("id", "level_id", "variant_id", "location_id")
+        .order_by("id")
+    )
+
+
 class Command(BaseCommand):
     help = "Check that every stock level equals the sum of its ledger (and of its lots)."
 
@@ -64,7 +77,13 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"LOT MISMATCH sku={sku} location={code} on_hand={on_hand} lots={lots_on_hand}"
             )
+        for pk, level_id, variant_id, location_id in movement_mismatches():
+            problems += 1
+            self.stdout.write(
+                f"MOVEMENT MISMATCH id={pk} level={level_id} "
+                f"variant={variant_id} location={location_id}"
+            )
         if problems:
-            raise CommandError(f"{problems} stock level(s) disagree with their ledger.")
+            raise CommandError(f"{problems} stock level(s) or ledger row(s) disagree.")
         levels = StockLevel.objects.count()
         self.stdout.write(f"check_stock: {levels} stock levels match their ledger.")
