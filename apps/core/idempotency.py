@@ -22,6 +22,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -110,6 +111,37 @@ def _find(client, scope: str, key: uuid.UUID) -> tuple[str, int, str] | None:
         return cursor.fetchone()
 
 
+@dataclass(frozen=True)
+class RecordKey:
+    """What identifies the record to store: for a `create_alone` that stores it itself."""
+
+    client: Any
+    scope: str
+    key: uuid.UUID
+    fingerprint: str
+
+
+def _create_and_store(record: RecordKey, create: Callable[[], tuple[int, Any]]):
+    with transaction.atomic():
+        status, response_body = create()
+        # Round-trip through JSON now so a replay returns byte-for-byte the same body.
+        text = json.dumps(response_body, cls=JSONEncoder)
+        stored_body = json.loads(text)
+        rows_insert(
+            [
+                IdempotencyRecord(
+                    client=record.client,
+                    scope=record.scope,
+                    key=record.key,
+                    fingerprint=record.fingerprint,
+                    response_status=status,
+                    response_body=text,
+                )
+            ]
+        )
+    return status, stored_body
+
+
 def idempotent(
     *,
     client,
@@ -117,11 +149,16 @@ def idempotent(
     body: Any,
     create: Callable[[], tuple[int, Any]],
     key: uuid.UUID | None = None,
+    create_alone: Callable[[RecordKey], tuple[int, Any] | None] | None = None,
 ) -> tuple[int, Any]:
     """Run `create` once per (client, scope, client_id); replay its response after.
 
     `create` runs inside the transaction that also stores the record, and returns
     (status, JSON-able body). A DomainError it raises propagates and nothing is stored.
+    `create_alone`, when given, is tried first, outside any transaction: a fast path that
+    writes its rows and the record (the RecordKey it is given, its body exactly the JSON
+    of what it returns) in one statement of its own, or returns None having written
+    nothing, and `create` runs as usual.
     Only a violation of the record's or the created order's/return's client_id unique
     constraint counts as a lost race (the winner's record is awaited and replayed); any
     other IntegrityError propagates at once.
@@ -132,24 +169,10 @@ def idempotent(
     existing = _find(client, scope, key)
     if existing is not None:
         return _replay(existing, key, fingerprint)
+    record = RecordKey(client=client, scope=scope, key=key, fingerprint=fingerprint)
     try:
-        with transaction.atomic():
-            status, response_body = create()
-            # Round-trip through JSON now so a replay returns byte-for-byte the same body.
-            text = json.dumps(response_body, cls=JSONEncoder)
-            stored_body = json.loads(text)
-            rows_insert(
-                [
-                    IdempotencyRecord(
-                        client=client,
-                        scope=scope,
-                        key=key,
-                        fingerprint=fingerprint,
-                        response_status=status,
-                        response_body=text,
-                    )
-                ]
-            )
+        done = create_alone(record) if create_alone is not None else None
+        status, stored_body = done if done is not None else _create_and_store(record, create)
     except IntegrityError as error:
         if not lost_race(error):
             raise

@@ -367,6 +367,16 @@ def _plan_fast(changes, actor, reference_type, reference_id) -> _Plan | None:
 _FAST_PG_SQL = "SELECT * FROM inventory_stock_apply_fast(%s, %s::jsonb, %s, %s, %s, %s, %s)"
 
 
+def stock_fast_encoded(changes: Sequence[StockChange]) -> str:
+    """The changes as `inventory_stock_apply_fast` takes them: one JSON array."""
+    return json.dumps(
+        [
+            [c.variant_id, c.on_hand, c.reserved, c.reason, c.lot_id, c.serial, c.note]
+            for c in changes
+        ]
+    )
+
+
 def _apply_fast_pg(changes, actor, reference_type, reference_id) -> AppliedStock | None:
     """PostgreSQL, a few levels at one location: the whole change in one round trip
     (the function of migration 0002: lock and check the levels in variant order, then
@@ -376,12 +386,7 @@ def _apply_fast_pg(changes, actor, reference_type, reference_id) -> AppliedStock
     ordered = list(changes)  # the function locks them in variant order
     location_id = ordered[0].location_id
     now = timezone.now()
-    encoded = json.dumps(
-        [
-            [c.variant_id, c.on_hand, c.reserved, c.reason, c.lot_id, c.serial, c.note]
-            for c in ordered
-        ]
-    )
+    encoded = stock_fast_encoded(ordered)
     with _binding_cursor() as cursor:
         cursor.execute(
             _FAST_PG_SQL,
@@ -398,6 +403,16 @@ def _apply_fast_pg(changes, actor, reference_type, reference_id) -> AppliedStock
         rows = cursor.fetchall()
     if not rows:
         return None
+    return stock_fast_applied(ordered, rows, actor, reference_type, reference_id, now)
+
+
+def stock_fast_applied(changes, rows, actor, reference_type, reference_id, now) -> AppliedStock:
+    """What `inventory_stock_apply_fast` wrote, from its rows (one per change, in the
+    order given), as the AppliedStock the ledger returns; its events are broadcast and
+    the levels that crossed their reorder point evaluated on commit. Also for a caller
+    that ran the function inside a statement of its own (apps.sales: a whole sale)."""
+    ordered = list(changes)
+    location_id = ordered[0].location_id
     movements: list[Movement] = []
     levels: dict[tuple[int, int], StockLevel] = {}
     events: list[tuple[str, int, dict]] = []
