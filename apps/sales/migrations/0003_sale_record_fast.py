@@ -156,7 +156,7 @@ def _on_postgres(statement: str):
 class Migration(migrations.Migration):
     dependencies = [
         ("sales", "0002_order_location_closed_index"),
-        ("inventory", "0004_movement_drop_redundant_fk_indexes"),
+        ("inventory", "0005_movement_fewer_constraints_and_indexes"),
         ("core", "0003_idempotency_body_text"),
     ]
 
