@@ -31,6 +31,8 @@ CONTROLS = {
 
 def control_character(value: str, allowed=TEXT_CONTROLS_ALLOWED) -> str | None:
     """The first control character (Unicode category Cc) in value not in allowed."""
+    if value.isprintable():  # no Cc character is printable: one C scan, no regex
+        return None
     pattern = CONTROLS.get(allowed)
     if pattern is not None:
         found = pattern.search(value)

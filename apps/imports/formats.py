@@ -6,6 +6,8 @@ rows, each remembering the user's own column names so errors name what they see.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from .errors import FileRefused
 from .parsers import Table
 
@@ -85,7 +87,7 @@ class Row:
     up in the file's own cells (no dict per row: 100,000 of them weighed ~65 MB);
     rows rewritten from another format (Shopify) carry their own `values`."""
 
-    __slots__ = ("_index", "_values", "columns", "number", "raw")
+    __slots__ = ("_index", "_pick", "_values", "columns", "number", "raw")
 
     def __init__(
         self,
@@ -95,12 +97,14 @@ class Row:
         columns: dict[str, str],  # template column -> the user's column name
         values: dict[str, str] | None = None,
         index: dict[str, int] | None = None,  # template column -> position in raw
+        pick=None,  # (index's keys, a function of raw giving their cells): rows_map's
     ) -> None:
         self.number = number
         self.raw = raw
         self.columns = columns
         self._values = values
         self._index = index
+        self._pick = pick
 
     @property
     def values(self) -> dict[str, str]:
@@ -108,6 +112,9 @@ class Row:
         if self._values is not None:
             return self._values
         raw = self.raw
+        if self._pick is not None:
+            keys, cells_of = self._pick
+            return dict(zip(keys, cells_of(raw), strict=True))
         return {key: raw[position] for key, position in self._index.items()}
 
     def get(self, key: str, default: str = "") -> str:
@@ -191,7 +198,20 @@ def header_map(table: Table, file_format: str) -> tuple[dict[int, str], list[str
 def rows_map(table: Table, mapping: dict[int, str]) -> list[Row]:
     columns = {key: table.header[index] for index, key in mapping.items()}
     index = {key: position for position, key in mapping.items()}
-    return [Row(number=number, raw=raw, columns=columns, index=index) for number, raw in table.rows]
+    # One C call per row builds its values dict (Row.values), not a comprehension.
+    positions = list(index.values())
+    if len(positions) > 1:
+        cells_of = itemgetter(*positions)
+    else:  # itemgetter of one position gives the cell itself, not a tuple
+
+        def cells_of(raw):
+            return tuple(raw[position] for position in positions)
+
+    pick = (tuple(index), cells_of)
+    return [
+        Row(number=number, raw=raw, columns=columns, index=index, pick=pick)
+        for number, raw in table.rows
+    ]
 
 
 def shopify_rows(rows: list[Row], location_code: str | None) -> list[Row]:

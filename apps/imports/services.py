@@ -3,6 +3,8 @@
 The screens, the Celery tasks and the `import_catalog` / `import_stock` commands all go
 through these functions. Validation reads only; applying re-validates against the
 current database and writes the difference, so running it twice writes nothing twice.
+An apply whose preview found nothing to write, with nothing changed since, records
+"applied, nothing written" without validating again (_preview_trusted).
 """
 
 from __future__ import annotations
