@@ -26,9 +26,9 @@ them: an import only counts them, and 300,000 instances cost seconds.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 
 from django.db import connection
 from django.utils import timezone
@@ -448,14 +448,24 @@ def _payload(code: str, sku: str, on_hand: int, reserved: int) -> dict:
 
 
 def _copy_events(cursor, events, now) -> None:
+    """COPY the events; each payload's JSON written by one f-string (json.dumps of a
+    dict per event was most of this function), with the same keys as `_payload`."""
     created = now.isoformat()
+    # stream -> (its COPY text, its location code as a COPY-escaped JSON string)
+    heads: dict[str, tuple[str, str]] = {}
     with cursor.cursor.copy(
         "COPY core_event (stream, seq, type, payload, created_at) FROM STDIN"
     ) as copy:
         lines = []
         for stream, seq, code, sku, on_hand, reserved in events:
-            text = json.dumps(_payload(code, sku, on_hand, reserved))
-            lines.append(f"{_text(stream)}\t{seq}\tstock\t{_text(text)}\t{created}\n")
+            head = heads.get(stream)
+            if head is None:
+                head = heads[stream] = (_text(stream), _text(encode_basestring_ascii(code)))
+            lines.append(
+                f'{head[0]}\t{seq}\tstock\t{{"location": {head[1]}, '
+                f'"sku": {_text(encode_basestring_ascii(sku))}, "on_hand": {on_hand}, '
+                f'"reserved": {reserved}, "available": {on_hand - reserved}}}\t{created}\n'
+            )
             if len(lines) >= 5000:
                 copy.write("".join(lines))
                 lines.clear()
@@ -510,16 +520,22 @@ def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, 
         ]
     )
     columns = ", ".join(_MOVEMENT_COLUMNS)
+    # (reason, lot, serial, note) -> their COPY text with the constant columns: a batch
+    # has a few distinct ones (an import: one), so no escaping per row.
+    middles: dict[tuple, str] = {}
     with cursor.cursor.copy(f"COPY inventory_movement ({columns}) FROM STDIN") as copy:
         for pk, (key, change, old, new) in zip(ids, moves, strict=True):
             level = levels[key]
-            seq = level[7]
-            delta_on_hand, delta_reserved = new[0] - old[0], new[1] - old[1]
+            extra = (change.reason, change.lot_id, change.serial, change.note)
+            middle = middles.get(extra)
+            if middle is None:
+                middle = middles[extra] = (
+                    f"{_text(change.reason)}\t{constant}\t{_nullable(change.lot_id)}\t"
+                    f"{_text(change.serial)}\t{_text(change.note)}"
+                )
             lines.append(
-                f"{pk}\t{level[0]}\t{key[1]}\t{key[0]}\t{delta_on_hand}\t{delta_reserved}\t"
-                f"{new[0]}\t{new[1]}\t{_text(change.reason)}\t{constant}\t"
-                f"{_nullable(change.lot_id)}\t{_text(change.serial)}\t{_text(change.note)}\t"
-                f"{seq}\t{created}\n"
+                f"{pk}\t{level[0]}\t{key[1]}\t{key[0]}\t{new[0] - old[0]}\t{new[1] - old[1]}\t"
+                f"{new[0]}\t{new[1]}\t{middle}\t{level[7]}\t{created}\n"
             )
             if len(lines) >= 5000:
                 copy.write("".join(lines))

@@ -34,8 +34,10 @@ def stock(store_a, store_b, hq_admin):
     store_b.save()
     product = Product.objects.create(handle="bulk", name="Bulk")
     variants = [
-        Variant.objects.create(product=product, sku=f"BULK-{i:03d}", price="1.00")
+        # BULK-"é\038: a SKU whose event payload JSON and COPY text both need escaping.
+        Variant.objects.create(product=product, sku=f"BULK-{tricky}{i:03d}", price="1.00")
         for i in range(40)
+        for tricky in ['"é\\' if i == 38 else ""]
     ]
     lot = Lot.objects.create(variant=variants[0], code="L1")
     with transaction.atomic(), mock.patch.object(ledger_bulk, "BULK_MIN_CHANGES", 10**9):
