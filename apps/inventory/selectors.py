@@ -203,14 +203,14 @@ def stock_page_at(
 def _search_page(keys, joined, after, before, number, page_size) -> StockPage:
     count = len(keys)
     # The cursor is looked up among the matches, never compared in Python: the order
-    # is the database's collation. A cursor no longer among them starts from the top.
-    position = {sku: index for index, (sku, _) in enumerate(keys)}
-    if after and after in position:
-        start = position[after] + 1
-    elif before and before in position:
-        start = max(0, position[before] - page_size)
-    elif after or before:
-        start = 0
+    # is the database's collation.
+    if after or before:
+        try:
+            at = [sku for sku, _ in keys].index(after or before)
+        except ValueError:  # no longer among the matches: from the top
+            start = 0
+        else:
+            start = at + 1 if after else max(0, at - page_size)
     else:
         start = (max(number, 1) - 1) * page_size
     if start >= count:  # past the end: the last page
