@@ -92,19 +92,24 @@ def _pgbench_round(mode: str, seconds: float) -> float:
     """One pgbench run of `seconds` with as many clients as we have workers: tps."""
     args, env = _pg_args("pgbench")
     common = [*args, "-c", str(WORKERS), "-j", "2", "-T", str(max(1, round(seconds)))]
-    if mode == "spread":
-        # -N: pgbench's builtin simple-update; it vacuums its tables before the clock starts.
-        command = [*common, "-N", PGBENCH_DATABASE]
-        output = subprocess.run(command, check=True, env=env, capture_output=True, text=True)
-        return _tps(output.stdout)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(HOT_SCRIPT)
     try:
-        command = [*common, "-n", "-f", script.name, PGBENCH_DATABASE]
-        output = subprocess.run(command, check=True, env=env, capture_output=True, text=True)
+        if mode == "spread":
+            # -N: pgbench's builtin simple-update; it vacuums its tables before the clock.
+            command = [*common, "-N", PGBENCH_DATABASE]
+        else:
+            command = [*common, "-n", "-f", script.name, PGBENCH_DATABASE]
+        for attempt in range(3):
+            output = subprocess.run(command, env=env, capture_output=True, text=True)
+            if output.returncode == 0:
+                return _tps(output.stdout)
+            # On a shared server the connection limit can be reached for a moment.
+            print(f"pgbench failed, retrying: {output.stderr.strip()[-300:]}", file=sys.stderr)
+            time.sleep(2 + 3 * attempt)
+        raise RuntimeError(f"pgbench failed:\n{output.stderr}")
     finally:
         os.unlink(script.name)
-    return _tps(output.stdout)
 
 
 def _tps(output: str) -> float:
