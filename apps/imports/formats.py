@@ -127,6 +127,19 @@ class Row:
         return key in (self._values if self._values is not None else self._index)
 
 
+def columns_present(rows: list[Row]) -> set[str]:
+    """Every template column at least one of the rows has (rows read from one file
+    share their columns: one look at each distinct set)."""
+    present: set[str] = set()
+    seen: set[int] = set()
+    for row in rows:
+        keys = row._values if row._values is not None else row._index
+        if id(keys) not in seen:
+            seen.add(id(keys))
+            present.update(keys)
+    return present
+
+
 def format_detect(header: list[str]) -> str:
     """ "catalog", "stock", "shopify_legacy", "shopify_current" or FileRefused."""
     names = set(header)
