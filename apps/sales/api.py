@@ -488,7 +488,7 @@ def _sale_create(client, body) -> tuple[int, Any]:
             record=record,
             render=order_as_dict,
         )
-        return None if done is None else (201, done[1])
+        return None if done is None else (201, done)
 
     return idempotent(
         client=client, scope="sales", body=body, create=create, create_alone=create_alone

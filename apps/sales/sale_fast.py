@@ -14,6 +14,7 @@ lots and serials, offline totals) is the general path's.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db.models.base import ModelState
 from django.utils import timezone
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -43,7 +45,6 @@ from .pricing import LineInput, price_lines
 from .services import (
     PaymentInput,
     SaleLineInput,
-    _children_keep,
     _payments_check,
     pos_device_location,
 )
@@ -61,6 +62,22 @@ def _refused(error: DatabaseError) -> bool:
     return getattr(error.__cause__, "sqlstate", None) == _LEDGER_REFUSED
 
 
+@functools.cache
+def _fields(model) -> tuple:
+    return tuple((field.attname, field) for field in model._meta.concrete_fields)
+
+
+def _unsaved(model, **values):
+    """An instance to render, not to save: every concrete field at its default, then
+    `values` (attnames), without Model.__init__'s per-field descriptor work (a POS
+    sale's order, lines and payments cost more to build than the rest of its checks)."""
+    instance = model.__new__(model)
+    instance.__dict__.update({name: field.get_default() for name, field in _fields(model)})
+    instance.__dict__.update(values)
+    instance._state = ModelState()
+    return instance
+
+
 def sale_record_alone(
     *,
     client: ApiClient,
@@ -74,10 +91,10 @@ def sale_record_alone(
     offline: bool,
     record: RecordKey,
     render: Callable[[Order], dict[str, Any]],
-) -> tuple[Order, Any] | None:
+) -> Any | None:
     """Record a plain POS sale and the idempotency record of its response (`render` of
-    the order, status 201) in one statement: (the order, the stored response body), or
-    None when this path does not apply (nothing written; run `sale_record`).
+    the order, status 201) in one statement: the stored response body, or None when this
+    path does not apply (nothing written; run `sale_record`).
     Raises what `sale_record` raises for the same input (UnknownSku, ValidationFailed),
     and IntegrityError when a concurrent replay of the same client_id won."""
     db = connections[DEFAULT_DB_ALIAS]
@@ -107,12 +124,14 @@ def sale_record_alone(
     # The values only the database knows (ids, the number) are rendered as this token,
     # unguessable by the client, and the text cut there for the function to fill in.
     token = uuid.uuid4().hex
-    order = Order(
+    order = _unsaved(
+        Order,
+        id=token,
         channel=Order.Channel.POS,
-        location=location,
+        location_id=location.pk,
         number=token,
         client_id=client_id,
-        created_by=client,
+        created_by_id=client.pk,
         occurred_at=occurred_at,
         received_at=now,
         status=Order.Status.COMPLETED,
@@ -124,13 +143,14 @@ def sale_record_alone(
         offline=offline,
         closed_at=now,
     )
-    order.pk = token
+    order._state.fields_cache["location"] = location
     order_lines = [
-        OrderLine(
-            pk=token,
-            order=order,
+        _unsaved(
+            OrderLine,
+            id=token,
+            order_id=token,
             position=position,
-            variant=priced.variant,
+            variant_id=priced.variant.pk,
             sku=priced.sku,
             name=priced.variant.name or priced.variant.product.name,
             quantity=priced.quantity,
@@ -143,10 +163,11 @@ def sale_record_alone(
         for position, priced in enumerate(quote.lines)
     ]
     order_payments = [
-        Payment(order=order, method=p.method, amount=p.amount, reference=p.reference)
+        _unsaved(Payment, order_id=token, method=p.method, amount=p.amount, reference=p.reference)
         for p in payments
     ]
-    _children_keep(order, order_lines, order_payments)
+    # Read by `render` through order.lines.all() and order.payments.all().
+    order._prefetched_objects_cache = {"lines": order_lines, "payments": order_payments}
     pieces = json.dumps(render(order), cls=JSONEncoder).split(f'"{token}"')
     if len(pieces) != len(order_lines) + 3:
         return None  # a body that does not show each id and the number once
@@ -203,16 +224,9 @@ def sale_record_alone(
         if _refused(error):
             return None
         raise
-    order.pk, order.number, line_ids = rows[0][0], rows[0][1], rows[0][2]
-    for line, line_id in zip(order_lines, line_ids, strict=True):
-        line.pk = line_id
-        line.order_id = order.pk
-    for payment in order_payments:
-        payment.order_id = order.pk
-    stock_fast_applied(
-        changes, [row[3:] for row in rows], Actor.of(client), "sale", order.number, now
-    )
-    text = pieces[0] + str(order.pk) + pieces[1] + json.dumps(order.number)
+    order_id, number, line_ids = rows[0][0], rows[0][1], rows[0][2]
+    stock_fast_applied(changes, [row[3:] for row in rows], Actor.of(client), "sale", number, now)
+    text = pieces[0] + str(order_id) + pieces[1] + json.dumps(number)
     for piece, line_id in zip(pieces[2:-1], line_ids, strict=True):
         text += piece + str(line_id)
-    return order, json.loads(text + pieces[-1])
+    return json.loads(text + pieces[-1])
