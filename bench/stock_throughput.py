@@ -18,7 +18,8 @@ pgbench's own rate drifts by a factor of two between runs on an idle machine
 each is a coin toss. Per workload, both sides are warmed up first (pgbench's first
 seconds; our workers' connections, prepared statements and Redis connections), then
 short rounds alternate, pgbench, ours, pgbench, ours, ... (ROUNDS each), and the
-figures are the medians and the ratio of the medians; every round is printed too.
+figures are the medians and the ratio of the medians (the verdict), beside the median
+of each round's ratio to the pgbench round just before it; every round is printed.
 
 Workers are separate processes (Python threads would share one interpreter lock on a
 2-core machine), started once and kept for every round. Everything runs against
@@ -180,6 +181,9 @@ def run(args) -> list[dict]:
         mine, theirs = ours[mode]["ours"], ours[mode]["pgbench"]
         median, pg_median = statistics.median(mine), statistics.median(theirs)
         ratio = median / pg_median
+        # Each of our rounds against the pgbench round just before it: the load of the
+        # moment cancels out when the machine is shared.
+        paired = statistics.median(m / t for m, t in zip(mine, theirs, strict=True))
         rows.append(
             {
                 "benchmark": name,
@@ -187,8 +191,8 @@ def run(args) -> list[dict]:
                 "value": round(median),
                 "unit": "calls/s",
                 "baseline": (
-                    f"{target} {pg_median:.0f} tps ({ratio:.0%}); rounds ours "
-                    f"{rounds_text(mine)}, pgbench {rounds_text(theirs)}"
+                    f"{target} {pg_median:.0f} tps ({ratio:.0%}; paired rounds {paired:.0%}); "
+                    f"rounds ours {rounds_text(mine)}, pgbench {rounds_text(theirs)}"
                 ),
                 "target": f">= {share:.0%} of {target}",
                 "verdict": "ok" if ratio >= share else "under",
