@@ -27,6 +27,7 @@ from typing import Any
 import redis
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 
@@ -232,28 +233,72 @@ def _redis_clients(layer) -> list | None:
     return clients
 
 
-def _redis_send(layer, clients: list, sends: list[tuple[str, dict]]) -> None:
-    """What `layer.group_send` does for each (group, message), in fewer round trips and
-    with blocking calls from the broadcaster's own thread (redis-py's asyncio client
-    and an event loop wake-up cost about twice the CPU per round trip): one script
-    reads the members of every group on a host (expiring stale ones), then one pipeline
-    per host delivers every message that has a receiver, in order. An empty group costs
-    nothing more; channels_redis spends two round trips on it per message."""
-    cutoff = int(time.time()) - layer.group_expiry
+@functools.cache
+def _members_script(client):
+    """_MEMBERS_LUA as a redis-py Script: EVALSHA (the text is not sent and hashed by
+    Redis on every call), loaded on first use. The group-send script stays an EVAL: in
+    a pipeline a Script costs a SCRIPT EXISTS round trip per execute."""
+    return client.register_script(_MEMBERS_LUA)
+
+
+# group key: (read at, members). Only the broadcaster's thread reads and writes it.
+_members_seen: dict[str, tuple[float, list[str]]] = {}
+
+
+def _group_members(layer, clients: list, groups: list[str]) -> list[list[str]]:
+    """The channels in each group (expired members dropped), in one script call per
+    host for the groups not read within OMO_BROADCAST_MEMBERS_SECONDS.
+
+    A group's members are the relays of the ASGI processes that follow its stream: they
+    change when a process starts or stops following it, not with each commit, so a
+    producer committing hundreds of changes a second need not ask Redis every time
+    (in the stock benchmark, with nobody listening, this round trip was most of the
+    broadcasting thread's CPU). A relay that joins meanwhile is not missed for long: it
+    polls the event table every OMO_WS_RELAY_INTERVAL and gets those events from there
+    (the layer is a shortcut; the table is what makes delivery complete)."""
+    seconds = settings.OMO_BROADCAST_MEMBERS_SECONDS
+    now = time.monotonic()
+    keys = [layer._group_key(group) for group in groups]
+    members: list[list[str] | None] = [None] * len(groups)
     by_host: dict[int, list[int]] = defaultdict(list)
-    for index, (group, _) in enumerate(sends):
+    for index, (group, key) in enumerate(zip(groups, keys, strict=True)):
         assert layer.require_valid_group_name(group)
-        by_host[layer.consistent_hash(group)].append(index)
-    members: list[list[str]] = [[] for _ in sends]
+        seen = _members_seen.get(key) if seconds > 0 else None
+        if seen is not None and now - seen[0] < seconds:
+            members[index] = seen[1]
+        else:
+            by_host[layer.consistent_hash(group)].append(index)
+    cutoff = int(time.time()) - layer.group_expiry
     for host, indexes in by_host.items():
-        keys = [layer._group_key(sends[i][0]) for i in indexes]
+        wanted = list(dict.fromkeys(keys[i] for i in indexes))
         try:
-            found = clients[host].eval(_MEMBERS_LUA, len(keys), *keys, cutoff)
+            found = _members_script(clients[host])(keys=wanted, args=[cutoff])
         except Exception:
             logger.warning("broadcast: reading group members failed", exc_info=True)
             continue
-        for i, names in zip(indexes, found, strict=True):
-            members[i] = [name.decode("utf8") for name in names]
+        read = {
+            key: [name.decode("utf8") for name in names]
+            for key, names in zip(wanted, found, strict=True)
+        }
+        for i in indexes:
+            members[i] = read[keys[i]]
+        if seconds > 0:
+            if len(_members_seen) > 10_000:  # streams come and go; keep it bounded
+                _members_seen.clear()
+            for key, names in read.items():
+                _members_seen[key] = (now, names)
+    return [names or [] for names in members]
+
+
+def _redis_send(layer, clients: list, sends: list[tuple[str, dict]]) -> None:
+    """What `layer.group_send` does for each (group, message), in fewer round trips and
+    with blocking calls from the broadcaster's own thread (redis-py's asyncio client
+    and an event loop wake-up cost about twice the CPU per round trip): the groups'
+    members (_group_members: one script per host, or none when read less than
+    OMO_BROADCAST_MEMBERS_SECONDS ago), then one pipeline per host delivers every
+    message that has a receiver, in order. An empty group costs nothing more;
+    channels_redis spends two round trips on it per message."""
+    members = _group_members(layer, clients, [group for group, _ in sends])
     pipes: dict[int, tuple[Any, list[int]]] = {}  # host: (pipeline, its scripts' places)
     now = time.time()
     for (_, message), names in zip(sends, members, strict=True):

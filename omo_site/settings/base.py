@@ -159,6 +159,12 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 # a revocation made elsewhere reaches every web process within it. 0: read on every request.
 OMO_API_KEY_CACHE_SECONDS = env.float("OMO_API_KEY_CACHE_SECONDS", default=5.0)
 
+# A process sending committed events to Redis reuses a stream group's member list (the
+# ASGI processes whose relay listens to it) for this many seconds (apps.core.events): a
+# process that joins a group later gets that group's events from its relay's table poll
+# until then (OMO_WS_RELAY_INTERVAL, 0.15 s). 0: read the members on every send.
+OMO_BROADCAST_MEMBERS_SECONDS = env.float("OMO_BROADCAST_MEMBERS_SECONDS", default=1.0)
+
 # --- Internationalisation -----------------------------------------------------------------
 LANGUAGE_CODE = "en"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")

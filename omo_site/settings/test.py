@@ -32,6 +32,9 @@ AXES_FAILURE_LIMIT = 5
 # Tests count each API request's queries, the key lookup included, and revoke keys
 # between requests: read the client every time (tests/accounts turn the cache on).
 OMO_API_KEY_CACHE_SECONDS = 0
+# Tests add group members and broadcast right after: read them on every send (the cache
+# has its own test).
+OMO_BROADCAST_MEMBERS_SECONDS = 0
 REST_FRAMEWORK = {**REST_FRAMEWORK, "TEST_REQUEST_DEFAULT_FORMAT": "json"}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -1,5 +1,6 @@
 import asyncio
 import threading
+import time
 import uuid
 
 import pytest
@@ -175,3 +176,70 @@ def test_a_forked_process_starts_its_own_thread_without_the_parents_pending_even
     broadcaster.drain()
     assert broadcaster._thread is not parent_thread
     assert sent == [2]
+
+
+@pytest.mark.redis
+def test_group_members_are_read_once_per_interval_and_a_late_joiner_is_reached_after_it(
+    monkeypatch, settings
+):
+    """The broadcaster reuses a group's member list for OMO_BROADCAST_MEMBERS_SECONDS:
+    one script call for several sends, every message still reaching the member it knew,
+    in order; a channel that joined meanwhile is reached once the interval is over (until
+    then its relay's table poll covers it)."""
+    from channels_redis.core import RedisChannelLayer
+
+    from apps.core import events
+
+    settings.OMO_BROADCAST_MEMBERS_SECONDS = 0.3
+    monkeypatch.setattr(events, "_members_seen", {})
+    reads = []
+    real_script = events._members_script
+
+    def counting(client):
+        script = real_script(client)
+
+        def call(**kwargs):
+            reads.append(kwargs["keys"])
+            return script(**kwargs)
+
+        return call
+
+    monkeypatch.setattr(events, "_members_script", counting)
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    layer = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix=prefix)
+    # A second process's layer: its channels are read from a Redis key of their own.
+    other = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix=prefix)
+    clients = events._redis_clients(layer)
+    group = stream_group("location.MC")
+
+    def send(n: int) -> None:
+        events._redis_send(layer, clients, [(group, {"type": "stream.event", "n": n})])
+
+    async def join(on) -> str:
+        channel = await on.new_channel()
+        await on.group_add(group, channel)
+        return channel
+
+    async def received(on, channel: str, count: int) -> list[int]:
+        return [(await asyncio.wait_for(on.receive(channel), 5))["n"] for _ in range(count)]
+
+    async def nothing_waiting(on, channel: str) -> bool:
+        real = on.non_local_name(channel)
+        return await on.connection(on.consistent_hash(real)).zcard(on.prefix + real) == 0
+
+    try:
+        first = asyncio.run(join(layer))
+        send(1)
+        late = asyncio.run(join(other))
+        send(2)
+        assert len(reads) == 1
+        assert asyncio.run(nothing_waiting(other, late))
+        time.sleep(0.35)
+        send(3)
+        assert len(reads) == 2
+        assert asyncio.run(received(layer, first, 3)) == [1, 2, 3]
+        assert asyncio.run(received(other, late, 1)) == [3]
+    finally:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
