@@ -2,11 +2,15 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omo_site.settings.base")
 # Django must be set up before the routing imports consumers and models.
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from omo_site.handlers import SyncChainASGIHandler  # noqa: E402
+
+django_asgi_app = SyncChainASGIHandler()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

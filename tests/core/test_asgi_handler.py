@@ -1,0 +1,106 @@
+"""The ASGI application runs each HTTP request's middleware chain and view in one sync
+call (omo_site.handlers): the same middleware still do the same things through it."""
+
+import gc
+import json
+
+import pytest
+from asgiref.sync import async_to_sync, iscoroutinefunction
+from asgiref.testing import ApplicationCommunicator
+
+from omo_site.asgi import django_asgi_app
+from omo_site.handlers import SyncChainASGIHandler
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _request(method, path, *, body=b"", headers=()):
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+
+    async def run():
+        communicator = ApplicationCommunicator(django_asgi_app, scope)
+        await communicator.send_input({"type": "http.request", "body": body})
+        start = await communicator.receive_output(10)
+        content = b""
+        while True:
+            message = await communicator.receive_output(10)
+            content += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        return start["status"], {k.lower(): v for k, v in start["headers"]}, content
+
+    try:
+        return async_to_sync(run)()
+    finally:
+        gc.collect()  # closes the database connection of the request's finished thread
+
+
+def test_the_chain_is_the_sync_one():
+    assert isinstance(django_asgi_app, SyncChainASGIHandler)
+    assert not iscoroutinefunction(django_asgi_app._middleware_chain)
+
+
+def test_a_token_request_through_asgi_is_answered_with_the_security_headers(device_a):
+    headers = [
+        (b"authorization", f"Token {device_a[1]}".encode()),
+        (b"content-type", b"application/json"),
+    ]
+    status, response_headers, _ = _request("GET", "/api/v1/stock", headers=headers)
+    assert status == 200
+    assert response_headers[b"x-frame-options"] == b"DENY"
+
+
+def test_without_a_token_the_api_refuses_through_asgi(db):
+    status, _, content = _request("GET", "/api/v1/stock")
+    assert status in (401, 403)
+    assert "code" in json.loads(content)
+
+
+def test_nul_in_a_json_body_is_still_the_contract_400_through_asgi(device_a):
+    headers = [
+        (b"authorization", f"Token {device_a[1]}".encode()),
+        (b"content-type", b"application/json"),
+    ]
+    status, _, content = _request(
+        "POST", "/api/v1/sales", body=b'{"name": "a\\u0000b"}', headers=headers
+    )
+    assert status == 400
+    assert json.loads(content)["code"] == "invalid"
+
+
+def test_a_back_office_post_without_the_csrf_token_is_still_refused(client, manager_a, store_a):
+    client.force_login(manager_a)
+    cookie = client.cookies["sessionid"].value
+    status, _, _ = _request(
+        "POST",
+        "/stores/switch/",
+        body=b"location=SA1",
+        headers=[
+            (b"cookie", f"sessionid={cookie}".encode()),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+        ],
+    )
+    assert status == 403
+
+
+def test_a_signed_in_page_through_asgi_varies_on_htmx(client, manager_a, store_a):
+    client.force_login(manager_a)
+    cookie = client.cookies["sessionid"].value
+    status, headers, _ = _request(
+        "GET", f"/stores/{store_a.code}/", headers=[(b"cookie", f"sessionid={cookie}".encode())]
+    )
+    assert status == 200
+    assert b"HX-Request" in headers[b"vary"]
