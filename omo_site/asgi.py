@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, websockets through Channels."""
 
+import gc
 import os
 
 import django
@@ -24,3 +25,10 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+# What is loaded by now (Django, the apps, the websocket routes) lives as long as the process:
+# keep it out of the collector's full passes. In-process, one full collection over it
+# paused a worker for ~70 ms during 800 POS sales (every request then in flight waits),
+# none with it frozen.
+gc.collect()
+gc.freeze()

@@ -115,3 +115,9 @@ def test_requests_reuse_an_idle_request_thread(device_a):
     from django.db import connection
 
     assert idle[0].submit(lambda: connection.connection is None).result()
+
+
+def test_what_the_asgi_module_loaded_is_kept_out_of_full_collections():
+    import gc
+
+    assert gc.get_freeze_count() > 0
