@@ -450,20 +450,32 @@ class QuoteView(APIView):
 def _sale_create(client, body) -> tuple[int, Any]:
     """Validate and record one sale body idempotently: (status, body)."""
     services.pos_device_location(client)
+    parsed: list[dict[str, Any] | None] = []  # _sale_fast(body), once, when first needed
+
+    def plain() -> dict[str, Any] | None:
+        if not parsed:
+            parsed.append(_sale_fast(body))
+        return parsed[0]
+
+    def common(data) -> dict[str, Any]:
+        """What both ways of recording a sale take from its validated body."""
+        return {
+            "client": client,
+            "client_id": data["client_id"],
+            "occurred_at": data["occurred_at"],
+            "lines": _line_inputs(data["lines"]),
+            "payments": _payment_inputs(data["payments"]),
+            "member": data["member"],
+            "associate": data["associate"],
+            "coupons": data["coupons"],
+            "offline": data["offline"],
+        }
 
     def create():
-        data = _sale_fast(body) or _valid(SaleIn, body)
+        data = plain() or _valid(SaleIn, body)
         client_totals = data.get("client_totals") or {}
         order = services.sale_record(
-            client=client,
-            client_id=data["client_id"],
-            occurred_at=data["occurred_at"],
-            lines=_line_inputs(data["lines"]),
-            payments=_payment_inputs(data["payments"]),
-            member=data["member"],
-            associate=data["associate"],
-            coupons=data["coupons"],
-            offline=data["offline"],
+            **common(data),
             client_total=client_totals.get("total"),
             exchange_of=data["exchange_of"],
             points_to_redeem=data["points_to_redeem"],
@@ -472,22 +484,10 @@ def _sale_create(client, body) -> tuple[int, Any]:
 
     def create_alone(record: RecordKey) -> tuple[int, Any] | None:
         # PostgreSQL, a plain sale: the whole write in one statement (sale_fast).
-        data = _sale_fast(body)
+        data = plain()
         if data is None or data["points_to_redeem"]:
             return None
-        done = sale_record_alone(
-            client=client,
-            client_id=data["client_id"],
-            occurred_at=data["occurred_at"],
-            lines=_line_inputs(data["lines"]),
-            payments=_payment_inputs(data["payments"]),
-            member=data["member"],
-            associate=data["associate"],
-            coupons=data["coupons"],
-            offline=data["offline"],
-            record=record,
-            render=order_as_dict,
-        )
+        done = sale_record_alone(**common(data), record=record, render=order_as_dict)
         return None if done is None else (201, done)
 
     return idempotent(
