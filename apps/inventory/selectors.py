@@ -33,9 +33,6 @@ def stock_level_rows(*, location_ids: Iterable[int] | QuerySet) -> QuerySet:
     )
 
 
-SEARCH_IDS_LIMIT = 2000
-
-
 def _exact_matches(query: str) -> list[int]:
     """Variant ids of a scanned barcode or an exact SKU (index lookups): they win."""
     by_sku = Variant.objects.filter(sku=query).order_by().values_list("pk", flat=True)
@@ -56,31 +53,13 @@ def _contains_matches(query: str) -> tuple[QuerySet[Variant], QuerySet[Variant]]
     return by_variant.order_by(), by_product.order_by()
 
 
-def variants_matching(query: str) -> list[int] | QuerySet:
-    """Variant ids a stock search means: an exact SKU or barcode wins; otherwise SKU,
-    variant name or product name contains."""
-    exact = _exact_matches(query)
-    if exact:
-        return exact
-    by_variant, by_product = _contains_matches(query)
-    contains = by_variant.values_list("pk", flat=True).union(
-        by_product.values_list("pk", flat=True)
-    )
-    # A narrow search (the usual case) becomes a list of ids: the levels are then index
-    # lookups. A broad one stays a subquery rather than a huge list.
-    found = list(contains[: SEARCH_IDS_LIMIT + 1])
-    return found if len(found) <= SEARCH_IDS_LIMIT else contains
-
-
 def _search_keys(location: Location, query: str, *, low_only: bool) -> list[tuple[str, int]]:
     """(sku, variant id) of the levels at `location` that a search finds, in SKU order:
     one query after the exact lookup. The contains branches each keep only variants
     with a level here (EXISTS, an index probe) and return their SKU, so the UNION is
     already the answer: no second pass over the matches to join the levels and then
     the variants back for their SKUs."""
-    levels = StockLevel.objects.filter(location=location)
-    if low_only:
-        levels = levels.filter(reorder_point__gt=0, available__lte=F("reorder_point"))
+    levels = _levels_filtered(location, low_only=low_only)
     exact = _exact_matches(query)
     if exact:
         rows = levels.filter(variant_id__in=exact).order_by("variant__sku")
@@ -91,14 +70,12 @@ def _search_keys(location: Location, query: str, *, low_only: bool) -> list[tupl
     return list(branches[0].union(branches[1]).order_by("sku"))
 
 
-def _levels_filtered(location: Location, *, search: str, low_only: bool) -> QuerySet[StockLevel]:
-    """The levels at a location that a search and the low-stock filter keep, with no
-    join to the catalog (counts are then read from the level table's indexes)."""
+def _levels_filtered(location: Location, *, low_only: bool) -> QuerySet[StockLevel]:
+    """The levels at a location that the low-stock filter keeps, with no join to the
+    catalog (counts are then read from the level table's indexes)."""
     rows = StockLevel.objects.filter(location=location)
     if low_only:
         rows = rows.filter(reorder_point__gt=0, available__lte=F("reorder_point"))
-    if search:
-        rows = rows.filter(variant_id__in=variants_matching(search))
     return rows
 
 
@@ -106,15 +83,24 @@ def stock_levels_at(
     location: Location, *, search: str | None = None, low_only: bool = False
 ) -> QuerySet[StockLevel]:
     """The levels at one location (the caller got it from location_get_visible),
-    annotated with sku, product_name and variant_name, ordered by SKU. `search` is
-    `variants_matching` (an exact SKU or barcode, else SKU or name contains);
+    annotated with sku, product_name and variant_name, ordered by SKU. `search` is the
+    stock screen's (`_search_keys`: an exact SKU or barcode, else SKU or name contains);
     `low_only` keeps levels at or below a positive reorder point."""
-    rows = _levels_filtered(location, search=(search or "").strip(), low_only=low_only)
+    rows = _levels_filtered(location, low_only=low_only)
+    search = (search or "").strip()
+    if search:
+        found = [variant_id for _, variant_id in _search_keys(location, search, low_only=False)]
+        rows = rows.filter(variant_id__in=found)
     return rows.annotate(
         sku=F("variant__sku"),
         product_name=F("variant__product__name"),
         variant_name=F("variant__name"),
     ).order_by("variant__sku")
+
+
+def _pages(count: int, page_size: int) -> int:
+    """How many pages `count` rows make (at least one, empty)."""
+    return max(1, -(-count // page_size))
 
 
 @dataclass
@@ -132,7 +118,7 @@ class StockPage:
 
     @property
     def num_pages(self) -> int:
-        return max(1, -(-self.count // self.page_size))
+        return _pages(self.count, self.page_size)
 
     @property
     def first_sku(self) -> str:
@@ -172,9 +158,9 @@ def stock_page_at(
     if search:
         keys = _search_keys(location, search, low_only=low_only)
         return _search_page(keys, joined, after, before, number, page_size)
-    filtered = _levels_filtered(location, search="", low_only=low_only)
+    filtered = _levels_filtered(location, low_only=low_only)
     count = filtered.count()
-    pages = max(1, -(-count // page_size))
+    pages = _pages(count, page_size)
     if after:
         found = list(joined.filter(variant__sku__gt=after)[: page_size + 1])
         if found:
@@ -244,7 +230,7 @@ def _search_page(keys, joined, after, before, number, page_size) -> StockPage:
         start = max(0, (count - 1) // page_size * page_size)
     ids = [variant_id for _, variant_id in keys[start : start + page_size]]
     found = list(joined.filter(variant_id__in=ids)) if ids else []
-    shown = min(-(-start // page_size) + 1, max(1, -(-count // page_size)))
+    shown = min(-(-start // page_size) + 1, _pages(count, page_size))
     return StockPage(found, shown, count, page_size, start > 0, start + page_size < count)
 
 
