@@ -262,11 +262,11 @@ def _group_members(layer, clients: list, groups: list[str]) -> list[list[str]]:
     members: list[list[str] | None] = [None] * len(groups)
     by_host: dict[int, list[int]] = defaultdict(list)
     for index, (group, key) in enumerate(zip(groups, keys, strict=True)):
-        assert layer.require_valid_group_name(group)
         seen = _members_seen.get(key) if seconds > 0 else None
         if seen is not None and now - seen[0] < seconds:
             members[index] = seen[1]
         else:
+            assert layer.require_valid_group_name(group)
             by_host[layer.consistent_hash(group)].append(index)
     cutoff = int(time.time()) - layer.group_expiry
     for host, indexes in by_host.items():
@@ -300,6 +300,7 @@ def _redis_send(layer, clients: list, sends: list[tuple[str, dict]]) -> None:
     channels_redis spends two round trips on it per message."""
     members = _group_members(layer, clients, [group for group, _ in sends])
     pipes: dict[int, tuple[Any, list[int]]] = {}  # host: (pipeline, its scripts' places)
+    cleaned: set[str] = set()
     now = time.time()
     for (_, message), names in zip(sends, members, strict=True):
         if not names:
@@ -310,7 +311,9 @@ def _redis_send(layer, clients: list, sends: list[tuple[str, dict]]) -> None:
                 pipes[host] = (clients[host].pipeline(transaction=False), [])
             pipe, scripts = pipes[host]
             for key in keys:
-                pipe.zremrangebyscore(key, min=0, max=int(now) - int(layer.expiry))
+                if key not in cleaned:  # one process key is in every group it follows
+                    cleaned.add(key)
+                    pipe.zremrangebyscore(key, min=0, max=int(now) - int(layer.expiry))
             args = [key_message[key] for key in keys] + [key_capacity[key] for key in keys]
             scripts.append(len(pipe))
             pipe.eval(_GROUP_SEND_LUA, len(keys), *keys, *args, now, layer.expiry)

@@ -61,6 +61,7 @@ def test_the_prepared_cursor_is_logged_and_reads_like_any_cursor(django_assert_n
         assert cursor.fetchone() == (42,)
 
 
+@pytest.mark.postgres
 def test_prepared_statements_are_logged_as_written(django_assert_num_queries):
     """psycopg keeps no text for a prepared statement (PostgreSQL prepares this one from
     the fifth run on): the log shows the statement as written, never None."""
