@@ -66,6 +66,9 @@ class ImportJob(models.Model):
     validated_at = models.DateTimeField(null=True, blank=True)
     applying_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the retention policy deleted the upload and everything stored beside it (the
+    # error file among them); the row, its counts and first errors stay.
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

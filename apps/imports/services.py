@@ -203,6 +203,9 @@ def _preview_build(job: ImportJob, *, progress: bool = False) -> Preview:
 
 
 TABLE_CACHE_VERSION = 1
+# Parsed cells, by content (_table_read_once); apps.imports.retention deletes the ones
+# no kept job uses.
+CELLS_FOLDER = "imports/cells"
 
 
 def _table_read_once(job: ImportJob, data: bytes, digest: str) -> Table:
@@ -216,7 +219,7 @@ def _table_read_once(job: ImportJob, data: bytes, digest: str) -> Table:
     the row limit it was read under."""
     type_hint = "xlsx" if job.original_filename.lower().endswith(XLSX_NAMES) else "other"
     limit = settings.OMO_IMPORT_MAX_ROWS
-    path = f"imports/cells/v{TABLE_CACHE_VERSION}-{digest}-{type_hint}-{limit}.bin"
+    path = f"{CELLS_FOLDER}/v{TABLE_CACHE_VERSION}-{digest}-{type_hint}-{limit}.bin"
     with contextlib.suppress(OSError, ValueError, EOFError, TypeError, zlib.error):
         if default_storage.exists(path):
             with default_storage.open(path, "rb") as handle:

@@ -1,7 +1,8 @@
-"""Celery tasks: take a job id, call the service, safe to run twice."""
+"""Celery tasks: take a job id (or nothing, from beat), call the service, safe to run twice."""
 
 from celery import shared_task
 
+from .retention import import_files_purge
 from .services import import_job_apply, import_job_validate
 
 
@@ -13,3 +14,8 @@ def import_validate(job_id: int) -> str:
 @shared_task(name="imports.apply")
 def import_apply(job_id: int) -> str:
     return import_job_apply(job_id=job_id).status
+
+
+@shared_task(name="imports.files_purge")
+def import_purge() -> int:
+    return import_files_purge()

@@ -229,6 +229,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "events-prune": {"task": "core.events_prune", "schedule": 3600.0},
     "pickups-expire": {"task": "sales.pickups_expire", "schedule": 300.0},
+    "imports-files-purge": {"task": "imports.files_purge", "schedule": 86400.0},
 }
 
 # --- API ----------------------------------------------------------------------------------
@@ -255,6 +256,9 @@ SPECTACULAR_SETTINGS = {
 # Spreadsheet imports (apps.imports): refused up front above these limits.
 OMO_IMPORT_MAX_BYTES = env.int("OMO_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 OMO_IMPORT_MAX_ROWS = env.int("OMO_IMPORT_MAX_ROWS", default=200_000)
+# How long a finished import keeps its uploaded file, error file and parsed cells
+# (apps.imports.retention); the job row itself is kept.
+OMO_IMPORT_RETENTION_DAYS = env.int("OMO_IMPORT_RETENTION_DAYS", default=30)
 
 # How long the event history is kept for websocket resume and stock catch-up.
 OMO_EVENT_RETENTION_HOURS = env.int("OMO_EVENT_RETENTION_HOURS", default=72)

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -46,3 +47,9 @@ def test_events_prune_runs_in_a_worker_and_is_safe_twice(real_worker, settings):
     assert events_prune.apply_async(ignore_result=False).get(timeout=20) == 1
     assert events_prune.apply_async(ignore_result=False).get(timeout=20) == 0
     assert list(Event.objects.values_list("pk", flat=True)) == [fresh.pk]
+
+
+@pytest.mark.parametrize("name", sorted(settings.CELERY_BEAT_SCHEDULE))
+def test_every_beat_entry_names_a_task_the_worker_has(name):
+    celery_app.loader.import_default_modules()  # what a worker does as it starts
+    assert settings.CELERY_BEAT_SCHEDULE[name]["task"] in celery_app.tasks
