@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
@@ -71,7 +72,14 @@ def index(request):
 def _job_page(request, job, *, error: str = "", status: int = 200, fragment: str = "job"):
     done, total = services.import_job_progress(job)
     percent = min(100, round(100 * done / total)) if total else 0
-    context = {"job": job, "done": done, "total": total, "percent": percent, "error": error}
+    context = {
+        "job": job,
+        "done": done,
+        "total": total,
+        "percent": percent,
+        "error": error,
+        "retention_days": settings.OMO_IMPORT_RETENTION_DAYS,
+    }
     return render_page(request, "imports/job.html", context, fragment=fragment, status=status)
 
 
@@ -127,7 +135,7 @@ def job_retry(request, job_id: int):
 @login_required
 def job_errors(request, job_id: int):
     job = _job(request, job_id)
-    if not job.error_file or not default_storage.exists(job.error_file):
+    if not job.error_file or job.purged_at or not default_storage.exists(job.error_file):
         raise Http404("This import has no error file.")
     name = job.error_file.rsplit("/", 1)[-1]
     return FileResponse(

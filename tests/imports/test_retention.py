@@ -8,6 +8,7 @@ from pathlib import Path, PurePath
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.imports import services, tasks
@@ -179,6 +180,25 @@ def test_a_purged_delta_sheet_is_still_not_added_twice(hq_admin, store_a):
     assert (job.status, job.stock_movements, job.count_unchanged) == (Status.APPLIED, 0, 1)
     assert StockLevel.objects.get().on_hand == 5
     assert Movement.objects.count() == 1
+
+
+def test_the_page_of_a_purged_job_says_so(client, hq_admin):
+    job = finished_days_ago(applied(hq_admin, "PAGE"), 31)
+    client.force_login(hq_admin)
+    page = client.get(reverse("imports:job", args=[job.pk])).content.decode()
+    assert 'data-testid="error-file"' in page
+    assert 'data-testid="purged"' not in page
+    import_files_purge()
+
+    response = client.get(reverse("imports:job", args=[job.pk]))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "The uploaded file and its error file were deleted on" in page
+    assert "keep their files for 30 days" in page
+    assert 'data-testid="error-file"' not in page
+    assert "price `12,5O` is not a number" in page  # the kept row errors
+    assert client.get(reverse("imports:errors", args=[job.pk])).status_code == 404
 
 
 def test_beat_runs_the_purge_task(hq_admin):
