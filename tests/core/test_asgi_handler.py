@@ -6,6 +6,9 @@ import json
 import pytest
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from asgiref.testing import ApplicationCommunicator
+from django.core.signals import request_finished, request_started
+from django.http import StreamingHttpResponse
+from django.urls import path
 
 from omo_site.asgi import django_asgi_app
 from omo_site.handlers import SyncChainASGIHandler
@@ -13,7 +16,7 @@ from omo_site.handlers import SyncChainASGIHandler
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _request(method, path, *, body=b"", headers=()):
+def _request(method, path, *, body=b"", headers=(), query_string=b""):
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -22,7 +25,7 @@ def _request(method, path, *, body=b"", headers=()):
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
-        "query_string": b"",
+        "query_string": query_string,
         "root_path": "",
         "headers": [(b"host", b"testserver"), *headers],
         "client": ("127.0.0.1", 5000),
@@ -121,3 +124,49 @@ def test_what_the_asgi_module_loaded_is_kept_out_of_full_collections():
     import gc
 
     assert gc.get_freeze_count() > 0
+
+
+def _streamed(request):
+    return StreamingHttpResponse(iter([b"one ", b"two"]), content_type="text/plain")
+
+
+urlpatterns = [path("streamed", _streamed)]
+
+
+@pytest.fixture
+def signals_sent():
+    sent = []
+
+    def started(**kwargs):
+        sent.append("started")
+
+    def finished(**kwargs):
+        sent.append("finished")
+
+    request_started.connect(started)
+    request_finished.connect(finished)
+    yield sent
+    request_started.disconnect(started)
+    request_finished.disconnect(finished)
+
+
+def test_each_request_starts_and_finishes_once(device_a, signals_sent):
+    headers = [(b"authorization", f"Token {device_a[1]}".encode())]
+    status, _, _ = _request("GET", "/api/v1/stock", headers=headers)
+    assert status == 200
+    assert signals_sent == ["started", "finished"]
+
+
+def test_a_streaming_response_is_sent_whole_and_closed(settings, signals_sent):
+    settings.ROOT_URLCONF = __name__
+    status, headers, content = _request("GET", "/streamed")
+    assert status == 200
+    assert headers[b"content-type"] == b"text/plain"
+    assert content == b"one two"
+    assert signals_sent == ["started", "finished"]
+
+
+def test_a_query_string_that_is_not_utf8_is_refused_before_the_middleware(signals_sent):
+    status, _, _ = _request("GET", "/api/v1/stock", query_string=b"q=\xff")
+    assert status == 400  # Django's answer, not the API's 401 for a missing token
+    assert signals_sent == ["started", "finished"]
