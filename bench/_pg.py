@@ -1,14 +1,18 @@
-"""Throwaway PostgreSQL databases for benchmarks, and running a benchmark's body in a
-child process whose Django is set up on that database."""
+"""Throwaway PostgreSQL databases for benchmarks, running a benchmark's body in a
+child process whose Django is set up on that database, and the ASGI server (uvicorn)
+a benchmark sends its requests to."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
@@ -31,16 +35,23 @@ def database_url(name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def _admin(command: str, name: str) -> None:
+def client_command(program: str) -> tuple[list[str], dict[str, str]]:
+    """A PostgreSQL client program (createdb, dropdb, pgbench, ...) pointed at the
+    server, and the environment to run it in (the password, when the URL has one)."""
     parts = urlsplit(server_url())
-    args = [command, "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
+    args = [program, "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
     args += ["-U", parts.username or "postgres"]
-    if command == "dropdb":
-        args += ["--if-exists", "--force"]
     env = {**os.environ}
     if parts.password:
         env["PGPASSWORD"] = parts.password
-    subprocess.run([*args, name], check=True, env=env, capture_output=True)
+    return args, env
+
+
+def _admin(command: str, name: str, *, check: bool = True) -> None:
+    args, env = client_command(command)
+    if command == "dropdb":
+        args += ["--if-exists", "--force"]
+    subprocess.run([*args, name], check=check, env=env, capture_output=True)
 
 
 def database_create(name: str) -> str:
@@ -49,8 +60,10 @@ def database_create(name: str) -> str:
     return database_url(name)
 
 
-def database_drop(name: str) -> None:
-    _admin("dropdb", name)
+def database_drop(name: str, *, check: bool = True) -> None:
+    """Drop `name` even with sessions still open on it; check=False: as far as it goes
+    (cleaning up after a run whose figures are already taken)."""
+    _admin("dropdb", name, check=check)
 
 
 def run_child(module: str, name: str, args: list[str], extra_env: dict | None = None) -> list[dict]:
@@ -77,3 +90,17 @@ def run_child(module: str, name: str, args: list[str], extra_env: dict | None = 
         return json.loads(result.stdout.strip().splitlines()[-1])
     finally:
         database_drop(name)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_start(port: int, *options: str, env: dict[str, str], **popen) -> subprocess.Popen:
+    """uvicorn serving the project's ASGI application on 127.0.0.1:port, started from
+    the project's root with `options` (workers, logging, protocols) after the address."""
+    command = [sys.executable, "-m", "uvicorn", "omo_site.asgi:application"]
+    command += ["--host", "127.0.0.1", "--port", str(port), *options]
+    return subprocess.Popen(command, cwd=ROOT, env=env, **popen)

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -67,12 +66,6 @@ def _seed() -> str:
     return key
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_ready(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -119,25 +112,11 @@ def _child(duration: int) -> list[dict]:
     key = _seed()
     connections.close_all()
 
-    port = _free_port()
-    env = {**os.environ, "DATABASE_POOL_MAX": "8"}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "omo_site.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env=env,
+    port = _pg.free_port()
+    server = _pg.server_start(
+        port,
+        *("--workers", "2", "--no-access-log", "--log-level", "warning"),
+        env={**os.environ, "DATABASE_POOL_MAX": "8"},
         start_new_session=True,
     )
     try:
