@@ -415,20 +415,13 @@ async def _clients_main(port: int, key: str, count: int, after: int) -> None:
 
 
 # --- the bench process ---------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _environment(extra: dict[str, str]) -> dict[str, str]:
-    base = urlsplit(os.environ["DATABASE_URL"])
     redis = urlsplit(os.environ["REDIS_URL"])
     redis_db = os.environ.get("OMO_BENCH_REDIS_DB", "12")
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="bench.ws_settings",
-        DATABASE_URL=urlunsplit(base._replace(path=f"/{DB_NAME}")),
+        DATABASE_URL=_pg.database_url(DB_NAME),
         REDIS_URL=urlunsplit(redis._replace(path=f"/{redis_db}")),
         PYTHONPATH=str(ROOT),
         OMO_VAR_DIR=tempfile.mkdtemp(prefix="omo-bench-ws-"),
@@ -448,18 +441,6 @@ def _child(env: dict, *arguments: str, **kwargs) -> subprocess.CompletedProcess:
         text=True,
         **kwargs,
     )
-
-
-def _pg_arguments() -> list[str]:
-    url = urlsplit(os.environ["DATABASE_URL"])
-    return [
-        "-h",
-        url.hostname or "127.0.0.1",
-        "-p",
-        str(url.port or 5432),
-        "-U",
-        url.username or "postgres",
-    ]
 
 
 def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -621,28 +602,13 @@ def _histogram_percentile(histogram: list[tuple[int, int]], fraction: float) -> 
 def run_setup(name: str, extra: dict, clients: int, burst: int, after_burst: int) -> dict:
     env = _environment(extra)
     setup = json.loads(_child(env, "setup").stdout.strip().splitlines()[-1])
-    port = _free_port()
+    port = _pg.free_port()
     workers = int(env.get("OMO_BENCH_WS_WORKERS", "2"))
-    server_command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "omo_site.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--backlog",
-        "4096",
-        "--lifespan",
-        "off",
-        *env.get("OMO_BENCH_WS_SERVER_ARGS", SERVER_ARGS).split(),
-    ]
+    options = ["--log-level", "warning", "--backlog", "4096", "--lifespan", "off"]
+    options += env.get("OMO_BENCH_WS_SERVER_ARGS", SERVER_ARGS).split()
     if workers > 1:
-        server_command += ["--workers", str(workers)]
-    server = subprocess.Popen(server_command, cwd=ROOT, env=env)
+        options += ["--workers", str(workers)]
+    server = _pg.server_start(port, *options, env=env)
     processes = max(1, min(clients, int(env.get("OMO_BENCH_WS_CLIENT_PROCESSES", "2"))))
     client_processes: list[subprocess.Popen] = []
     try:
@@ -765,9 +731,7 @@ def run(args) -> list[dict]:
         clients, burst, after_burst = map(int, os.environ["OMO_BENCH_WS_SIZE"].split(","))
     only = os.environ.get("OMO_BENCH_WS_SETUPS")
     setups = {k: v for k, v in SETUPS.items() if not only or k in only.split(",")}
-    pg = _pg_arguments()
-    subprocess.run(["dropdb", *pg, "--if-exists", DB_NAME], check=True)
-    subprocess.run(["createdb", *pg, DB_NAME], check=True)
+    _pg.database_create(DB_NAME)
     rows: list[dict] = []
     try:
         env = _environment({})
@@ -778,7 +742,7 @@ def run(args) -> list[dict]:
             run_setup(name, extra, clients, burst, after_burst) for name, extra in setups.items()
         ]
     finally:
-        subprocess.run(["dropdb", *pg, "--if-exists", DB_NAME], check=False)
+        _pg.database_drop(DB_NAME, check=False)
         _redis_cleanup()
     baseline = next((r for r in results if r["name"] == "classic"), None)
     for result in results:
