@@ -24,7 +24,6 @@ import multiprocessing
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -82,24 +81,10 @@ print("ORDERS=" + json.dumps({"orders": Order.objects.count(), "duplicates": dup
 """
 
 
-def _server_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgres"):
-        parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.netloc}"
-    return "postgres://postgres@127.0.0.1:5432"
-
-
-def _pg_args() -> list[str]:
-    parts = urlsplit(_server_url())
-    args = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
-    return [*args, "-U", parts.username or "postgres"]
-
-
 def _env(database: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=f"{_server_url()}/{database}",
+        DATABASE_URL=_pg.database_url(database),
         DJANGO_SETTINGS_MODULE="bench.sales_post_settings",
         DEBUG="0",
         LOG_LEVEL="WARNING",
@@ -126,12 +111,6 @@ def _manage(database: str, *args: str, stdin: str | None = None) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
     return result.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- load generator (runs in a child process) ----------------------------------------------
@@ -242,14 +221,10 @@ def _server_pids(server) -> list[int]:
 
 def _backend_pids() -> list[int]:
     """The PostgreSQL backends connected to the benchmark's database (same machine)."""
+    psql, env = _pg.client_command("psql")
     found = subprocess.run(
-        [
-            "psql",
-            *_pg_args(),
-            "-Atc",
-            f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB}'",
-            "postgres",
-        ],
+        [*psql, "-Atc", f"SELECT pid FROM pg_stat_activity WHERE datname = '{DB}'", "postgres"],
+        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -279,17 +254,14 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def _pgbench(seconds: int) -> float:
-    subprocess.run(["dropdb", *_pg_args(), "--if-exists", PGBENCH_DB], check=True)
-    subprocess.run(["createdb", *_pg_args(), PGBENCH_DB], check=True)
+    _pg.database_create(PGBENCH_DB)
+    pgbench, env = _pg.client_command("pgbench")
     try:
         subprocess.run(
-            ["pgbench", *_pg_args(), "-i", "-q", "-s", "1", PGBENCH_DB],
-            check=True,
-            capture_output=True,
+            [*pgbench, "-i", "-q", "-s", "1", PGBENCH_DB], env=env, check=True, capture_output=True
         )
         command = [
-            "pgbench",
-            *_pg_args(),
+            *pgbench,
             "-N",
             "-c",
             str(CLIENTS),
@@ -300,7 +272,7 @@ def _pgbench(seconds: int) -> float:
             PGBENCH_DB,
         ]
         for attempt in range(3):
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
             if result.returncode == 0:
                 match = re.search(r"tps = ([\d.]+)", result.stdout)
                 return float(match.group(1)) if match else float("nan")
@@ -311,7 +283,7 @@ def _pgbench(seconds: int) -> float:
         print(f"pgbench failed:\n{result.stderr}", file=sys.stderr)
         return float("nan")
     finally:
-        subprocess.run(["dropdb", *_pg_args(), "--if-exists", PGBENCH_DB], check=False)
+        _pg.database_drop(PGBENCH_DB, check=False)
 
 
 # --- the benchmark -----------------------------------------------------------------------------
@@ -331,8 +303,7 @@ def _row(measure, value, unit, baseline="", target="", verdict=""):
 
 def run(args) -> list[dict]:
     seconds = 5 if getattr(args, "quick", False) else 15
-    subprocess.run(["dropdb", *_pg_args(), "--if-exists", DB], check=True)
-    subprocess.run(["createdb", *_pg_args(), DB], check=True)
+    _pg.database_create(DB)
     server = None
     try:
         _manage(DB, "migrate", "-v", "0")
@@ -340,26 +311,10 @@ def run(args) -> list[dict]:
             DB, "shell", stdin=SETUP % {"skus": SKUS, "stores": STORES, "clients": CLIENTS}
         )
         keys = json.loads(output.split("KEYS=", 1)[1].strip().splitlines()[0])
-        port = _free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "omo_site.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--lifespan",
-                "off",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
+        port = _pg.free_port()
+        server = _pg.server_start(
+            port,
+            *("--workers", "2", "--lifespan", "off", "--no-access-log", "--log-level", "warning"),
             env=_env(DB),
         )
         deadline = time.monotonic() + 60
@@ -392,7 +347,7 @@ def run(args) -> list[dict]:
     except RuntimeError as error:
         stock_report, stock_clean = str(error).strip().splitlines()[-1], False
     counts = json.loads(_manage(DB, "shell", stdin=CHECK).split("ORDERS=", 1)[1].splitlines()[0])
-    subprocess.run(["dropdb", *_pg_args(), "--if-exists", DB], check=False)
+    _pg.database_drop(DB, check=False)
 
     bare_rate = len(bare["latencies"]) / bare["seconds"]
     sales_rate = sales["statuses"].get(201, 0) / sales["seconds"]
