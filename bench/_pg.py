@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,9 +67,10 @@ def database_drop(name: str, *, check: bool = True) -> None:
     _admin("dropdb", name, check=check)
 
 
-def run_child(module: str, name: str, args: list[str], extra_env: dict | None = None) -> list[dict]:
-    """Create database `name`, run `python -m <module> --child <args>` on it (its last
-    stdout line is a JSON list of rows), drop the database whatever happens."""
+def run_child(module: str, name: str, args: list[str], extra_env: dict | None = None) -> Any:
+    """Create database `name`, run `python -m <module> --child <args>` on it, drop the
+    database whatever happens; the child's last stdout line, read as JSON (most return
+    their list of rows)."""
     url = database_create(name)
     try:
         env = {

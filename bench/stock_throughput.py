@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 from bench import _pg
 
@@ -46,34 +45,6 @@ DATABASE = _pg.db_name("omo_bench_stock")
 PGBENCH_DATABASE = _pg.db_name("omo_bench_stock_pgbench")
 WORKERS = 16
 LOCATIONS = 20
-DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
-
-
-def _server() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    return url if url.startswith(("postgres://", "postgresql://")) else DEFAULT_SERVER
-
-
-def _pg_args(command: str) -> tuple[list[str], dict]:
-    parts = urlsplit(_server())
-    args = [command, "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
-    args += ["-U", parts.username or "postgres"]
-    env = {**os.environ}
-    if parts.password:
-        env["PGPASSWORD"] = parts.password
-    return args, env
-
-
-def _admin(command: str, name: str) -> None:
-    args, env = _pg_args(command)
-    if command == "dropdb":
-        args += ["--if-exists", "--force"]
-    subprocess.run([*args, name], check=True, env=env, capture_output=True)
-
-
-def _database_url(name: str) -> str:
-    return urlunsplit(urlsplit(_server())._replace(path=f"/{name}"))
-
 
 # --- pgbench baseline ----------------------------------------------------------------
 
@@ -81,9 +52,8 @@ HOT_SCRIPT = "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 1;
 
 
 def _pgbench_init() -> None:
-    _admin("dropdb", PGBENCH_DATABASE)
-    _admin("createdb", PGBENCH_DATABASE)
-    args, env = _pg_args("pgbench")
+    _pg.database_create(PGBENCH_DATABASE)
+    args, env = _pg.client_command("pgbench")
     subprocess.run(
         [*args, "-i", "-s", "10", "-q", PGBENCH_DATABASE], check=True, env=env, capture_output=True
     )
@@ -91,7 +61,7 @@ def _pgbench_init() -> None:
 
 def _pgbench_round(mode: str, seconds: float) -> float:
     """One pgbench run of `seconds` with as many clients as we have workers: tps."""
-    args, env = _pg_args("pgbench")
+    args, env = _pg.client_command("pgbench")
     common = [*args, "-c", str(WORKERS), "-j", "2", "-T", str(max(1, round(seconds)))]
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(HOT_SCRIPT)
@@ -130,39 +100,17 @@ def run(args) -> list[dict]:
     skus = 1_000 if quick else 10_000
     seconds = 2 if quick else 5  # per round
     rounds = 3 if quick else ROUNDS
-    _admin("dropdb", DATABASE)
-    _admin("createdb", DATABASE)
+    _pgbench_init()
     try:
-        _pgbench_init()
-        env = {
-            **os.environ,
-            "DATABASE_URL": _database_url(DATABASE),
-            "DJANGO_SETTINGS_MODULE": "omo_site.settings.base",
-            "DEBUG": "0",
-            # Each worker process needs one connection; no pool minimum to warm up.
-            "DATABASE_POOL_MIN": "1",
-        }
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.stock_throughput",
-                "--child",
-                str(skus),
-                str(seconds),
-                str(rounds),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            text=True,
-            check=False,
+        # Each worker process needs one connection; no pool minimum to warm up.
+        ours = _pg.run_child(
+            "bench.stock_throughput",
+            DATABASE,
+            [str(skus), str(seconds), str(rounds)],
+            {"DATABASE_POOL_MIN": "1"},
         )
-        if result.returncode != 0:
-            raise RuntimeError(f"bench.stock_throughput child failed ({result.returncode})")
-        ours = json.loads(result.stdout.strip().splitlines()[-1])
     finally:
-        _admin("dropdb", DATABASE)
-        _admin("dropdb", PGBENCH_DATABASE)
+        _pg.database_drop(PGBENCH_DATABASE)
     name = "stock_throughput"
     note = (
         f"{WORKERS} worker processes, {skus:,} SKUs x {LOCATIONS} locations; per workload "
