@@ -16,11 +16,9 @@ benchmark's Django setup in the same `python -m bench` run.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -34,26 +32,10 @@ LOCATIONS = 20
 STOCKED_LOCATIONS = 3
 
 
-def _server_url() -> str:
-    """The PostgreSQL server to use: DATABASE_URL's server if it is PostgreSQL, else
-    the local default."""
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith(("postgres://", "postgresql://")):
-        return url.rsplit("/", 1)[0]
-    return "postgres://postgres@127.0.0.1:5432"
-
-
-def _admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{_server_url()}/postgres", autocommit=True) as connection:
-        connection.execute(sql)
-
-
 def run(args) -> list[dict]:
     quick = bool(getattr(args, "quick", False))
     try:
-        _admin("SELECT 1")
+        _pg.database_drop(DB_NAME)  # a left-over one; and it tells whether PostgreSQL is here
     except Exception as error:  # any reason means "no PostgreSQL here"
         return [
             {
@@ -66,16 +48,7 @@ def run(args) -> list[dict]:
                 "verdict": f"PostgreSQL unavailable: {str(error).splitlines()[0][:80]}",
             }
         ]
-    env = {**os.environ, "DATABASE_URL": f"{_server_url()}/{DB_NAME}"}
-    command = [sys.executable, "-m", "bench.catalog_pages", "--child"]
-    if quick:
-        command.append("--quick")
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        sys.stderr.write(completed.stderr[-4000:])
-        raise RuntimeError("catalog_pages child failed")
-    sys.stderr.write(completed.stderr[-2000:] if os.environ.get("BENCH_VERBOSE") else "")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return _pg.run_child("bench.catalog_pages", DB_NAME, ["--quick"] if quick else [])
 
 
 # --- the child: everything below runs with DATABASE_URL set to the bench database ------
@@ -171,88 +144,77 @@ def child(quick: bool) -> list[dict]:
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omo_site.settings.base")
-    _admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    _admin(f"CREATE DATABASE {DB_NAME}")
-    try:
-        django.setup()
-        from django.core.management import call_command
-        from django.test import Client
+    django.setup()
+    from django.core.management import call_command
+    from django.test import Client
 
-        from apps.accounts.models import User
-        from apps.catalog.models import Category, Product
-        from apps.stores.models import Location
+    from apps.accounts.models import User
+    from apps.catalog.models import Category, Product
+    from apps.stores.models import Location
 
-        call_command("migrate", verbosity=0)
-        products = 2_000 if quick else PRODUCTS
-        _build(products)
-        repeat = 10 if quick else 30
-        user = User.objects.create_user("bench@omo.test", "bench-password", role="hq_admin")
-        client = Client()
-        client.force_login(user)
-        category = Category.objects.order_by("pk")[3]
-        product = Product.objects.order_by("pk")[products // 2]
-        location = Location.objects.order_by("code").first()
-        floor, _, floor_status, _ = _time(client, f"/stores/{location.code}/", {}, repeat)
-        floor_median = statistics.median(floor)
-        pages = [
-            ("list: first page", "/catalog/", {}),
-            ("list: name search 'linen'", "/catalog/", {"q": "linen"}),
-            ("list: name search 'serum 1234'", "/catalog/", {"q": "serum 1234"}),
-            ("list: SKU prefix 'SKU-0123'", "/catalog/", {"q": "SKU-0123"}),
-            ("list: barcode exact", "/catalog/", {"q": "2000000050001"}),
-            (
-                "list: category+brand+active",
-                "/catalog/",
-                {"category": category.pk, "brand": "Brand 3", "active": "yes"},
-            ),
-            ("list: page 50", "/catalog/", {"page": 50}),
-            # The deepest page there is: the list counts at most COUNT_LIMIT matches.
-            ("list: page 200 (deepest)", "/catalog/", {"page": 200}),
-            ("list: htmx search fragment", "/catalog/", {"q": "serum 1"}),
-            ("product page (5 SKUs)", f"/catalog/products/{product.pk}/", {}),
-        ]
-        rows = []
-        for label, url, params in pages:
-            headers = {"HTTP_HX_REQUEST": "true"} if "fragment" in label else {}
-            client.defaults.update(headers)
-            timings, queries, status, sql_median = _time(client, url, params, repeat)
-            for key in headers:
-                client.defaults.pop(key, None)
-            median = statistics.median(timings)
-            rows.append(
-                {
-                    "benchmark": "catalog_pages",
-                    "measure": (
-                        f"{label} median/p95 ({queries} queries, SQL {sql_median:.1f} ms,"
-                        f" HTTP {status})"
-                    ),
-                    "value": f"{median:.1f} / {_p95(timings):.1f}",
-                    "unit": "ms",
-                    "baseline": f"dashboard page {floor_median:.1f} ms (HTTP {floor_status})",
-                    "target": f"< {TARGET_MS:.0f} ms",
-                    "verdict": "ok" if status == 200 and median < TARGET_MS else "MISS",
-                }
-            )
+    call_command("migrate", verbosity=0)
+    products = 2_000 if quick else PRODUCTS
+    _build(products)
+    repeat = 10 if quick else 30
+    user = User.objects.create_user("bench@omo.test", "bench-password", role="hq_admin")
+    client = Client()
+    client.force_login(user)
+    category = Category.objects.order_by("pk")[3]
+    product = Product.objects.order_by("pk")[products // 2]
+    location = Location.objects.order_by("code").first()
+    floor, _, floor_status, _ = _time(client, f"/stores/{location.code}/", {}, repeat)
+    floor_median = statistics.median(floor)
+    pages = [
+        ("list: first page", "/catalog/", {}),
+        ("list: name search 'linen'", "/catalog/", {"q": "linen"}),
+        ("list: name search 'serum 1234'", "/catalog/", {"q": "serum 1234"}),
+        ("list: SKU prefix 'SKU-0123'", "/catalog/", {"q": "SKU-0123"}),
+        ("list: barcode exact", "/catalog/", {"q": "2000000050001"}),
+        (
+            "list: category+brand+active",
+            "/catalog/",
+            {"category": category.pk, "brand": "Brand 3", "active": "yes"},
+        ),
+        ("list: page 50", "/catalog/", {"page": 50}),
+        # The deepest page there is: the list counts at most COUNT_LIMIT matches.
+        ("list: page 200 (deepest)", "/catalog/", {"page": 200}),
+        ("list: htmx search fragment", "/catalog/", {"q": "serum 1"}),
+        ("product page (5 SKUs)", f"/catalog/products/{product.pk}/", {}),
+    ]
+    rows = []
+    for label, url, params in pages:
+        headers = {"HTTP_HX_REQUEST": "true"} if "fragment" in label else {}
+        client.defaults.update(headers)
+        timings, queries, status, sql_median = _time(client, url, params, repeat)
+        for key in headers:
+            client.defaults.pop(key, None)
+        median = statistics.median(timings)
         rows.append(
             {
                 "benchmark": "catalog_pages",
-                "measure": "data size (variants / locations)",
-                "value": f"{products * VARIANTS_PER_PRODUCT} / {LOCATIONS}",
-                "unit": "rows",
-                "baseline": "",
-                "target": "100000 / 20",
-                "verdict": "quick run" if quick else "ok",
+                "measure": (
+                    f"{label} median/p95 ({queries} queries, SQL {sql_median:.1f} ms,"
+                    f" HTTP {status})"
+                ),
+                "value": f"{median:.1f} / {_p95(timings):.1f}",
+                "unit": "ms",
+                "baseline": f"dashboard page {floor_median:.1f} ms (HTTP {floor_status})",
+                "target": f"< {TARGET_MS:.0f} ms",
+                "verdict": "ok" if status == 200 and median < TARGET_MS else "MISS",
             }
         )
-        return rows
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with contextlib.suppress(Exception):  # best effort before the drop
-            connections["default"].close_pool()
-        if not os.environ.get("BENCH_KEEP_DB"):
-            _admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    rows.append(
+        {
+            "benchmark": "catalog_pages",
+            "measure": "data size (variants / locations)",
+            "value": f"{products * VARIANTS_PER_PRODUCT} / {LOCATIONS}",
+            "unit": "rows",
+            "baseline": "",
+            "target": "100000 / 20",
+            "verdict": "quick run" if quick else "ok",
+        }
+    )
+    return rows
 
 
 if __name__ == "__main__":
