@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import time
 
 from bench import _pg
+from bench._pages import hq_client, page_time
 
 DB_NAME = _pg.db_name("omo_bench_catalog")
 TARGET_MS = 150.0
@@ -115,40 +115,13 @@ def _build(products: int) -> None:
     sys.stderr.write(f"built {count} variants in {time.monotonic() - started:.1f} s\n")
 
 
-def _time(client, url: str, params: dict, repeat: int) -> tuple[list[float], int, int, float]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    client.get(url, params)  # warm
-    timings = []
-    sql_timings = []
-    queries = 0
-    status = 0
-    for _ in range(repeat):
-        with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
-            response = client.get(url, params)
-            timings.append((time.perf_counter() - started) * 1000)
-        queries = len(captured)
-        sql_timings.append(sum(float(q["time"]) for q in captured.captured_queries) * 1000)
-        status = response.status_code
-    return timings, queries, status, statistics.median(sql_timings)
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
 def child(quick: bool) -> list[dict]:
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omo_site.settings.base")
     django.setup()
     from django.core.management import call_command
-    from django.test import Client
 
-    from apps.accounts.models import User
     from apps.catalog.models import Category, Product
     from apps.stores.models import Location
 
@@ -156,14 +129,11 @@ def child(quick: bool) -> list[dict]:
     products = 2_000 if quick else PRODUCTS
     _build(products)
     repeat = 10 if quick else 30
-    user = User.objects.create_user("bench@omo.test", "bench-password", role="hq_admin")
-    client = Client()
-    client.force_login(user)
+    client = hq_client()
     category = Category.objects.order_by("pk")[3]
     product = Product.objects.order_by("pk")[products // 2]
     location = Location.objects.order_by("code").first()
-    floor, _, floor_status, _ = _time(client, f"/stores/{location.code}/", {}, repeat)
-    floor_median = statistics.median(floor)
+    floor = page_time(client, f"/stores/{location.code}/", {}, repeat)
     pages = [
         ("list: first page", "/catalog/", {}),
         ("list: name search 'linen'", "/catalog/", {"q": "linen"}),
@@ -184,23 +154,19 @@ def child(quick: bool) -> list[dict]:
     rows = []
     for label, url, params in pages:
         headers = {"HTTP_HX_REQUEST": "true"} if "fragment" in label else {}
-        client.defaults.update(headers)
-        timings, queries, status, sql_median = _time(client, url, params, repeat)
-        for key in headers:
-            client.defaults.pop(key, None)
-        median = statistics.median(timings)
+        page = page_time(client, url, params, repeat, headers)
         rows.append(
             {
                 "benchmark": "catalog_pages",
                 "measure": (
-                    f"{label} median/p95 ({queries} queries, SQL {sql_median:.1f} ms,"
-                    f" HTTP {status})"
+                    f"{label} median/p95 ({page.queries} queries, SQL {page.sql_ms:.1f} ms,"
+                    f" HTTP {page.status})"
                 ),
-                "value": f"{median:.1f} / {_p95(timings):.1f}",
+                "value": f"{page.median_ms:.1f} / {page.p95_ms:.1f}",
                 "unit": "ms",
-                "baseline": f"dashboard page {floor_median:.1f} ms (HTTP {floor_status})",
+                "baseline": f"dashboard page {floor.median_ms:.1f} ms (HTTP {floor.status})",
                 "target": f"< {TARGET_MS:.0f} ms",
-                "verdict": "ok" if status == 200 and median < TARGET_MS else "MISS",
+                "verdict": "ok" if page.status == 200 and page.median_ms < TARGET_MS else "MISS",
             }
         )
     rows.append(

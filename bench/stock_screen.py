@@ -18,11 +18,11 @@ Run: `python -m bench stock_screen` (`--quick` for a small smoke run).
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 
 from bench import _pg
+from bench._pages import hq_client, page_time
 from bench._pg import run_child
 
 DB_NAME = _pg.db_name("omo_bench_stock_screen")
@@ -95,26 +95,6 @@ def _build(products: int) -> None:
     sys.stderr.write(f"built the stock data in {time.monotonic() - started:.1f} s\n")
 
 
-def _time(client, url: str, params: dict, repeat: int, headers: dict):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    client.get(url, params, **headers)  # warm
-    timings, queries, status = [], 0, 0
-    for _ in range(repeat):
-        with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
-            response = client.get(url, params, **headers)
-            timings.append((time.perf_counter() - started) * 1000)
-        queries, status = len(captured), response.status_code
-    return timings, queries, status
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
 def child(quick: bool) -> list[dict]:
     import django
 
@@ -122,18 +102,14 @@ def child(quick: bool) -> list[dict]:
     from django.core.management import call_command
     from django.test import Client
 
-    from apps.accounts.models import User
     from apps.inventory.models import StockLevel
 
     call_command("migrate", verbosity=0)
     products = 2_000 if quick else PRODUCTS
     _build(products)
     repeat = 10 if quick else 30
-    user = User.objects.create_user("bench@omo.test", "bench-password", role="hq_admin")
-    client = Client()
-    client.force_login(user)
-    floor, _, _ = _time(Client(), "/accounts/login/", {}, repeat, {})
-    floor_median = statistics.median(floor)
+    client = hq_client()
+    floor = page_time(Client(), "/accounts/login/", {}, repeat)
     middle = products // 2
     fragment = {"HTTP_HX_REQUEST": "true"}
     # Page 1000 as the screen reaches it: its "Next" link carries the last SKU of page
@@ -168,17 +144,16 @@ def child(quick: bool) -> list[dict]:
     ]
     rows = []
     for label, url, params, headers in pages:
-        timings, queries, status = _time(client, url, params, repeat, headers)
-        median = statistics.median(timings)
+        page = page_time(client, url, params, repeat, headers)
         rows.append(
             {
                 "benchmark": "stock_screen",
-                "measure": f"{label} median/p95 ({queries} queries, HTTP {status})",
-                "value": f"{median:.1f} / {_p95(timings):.1f}",
+                "measure": f"{label} median/p95 ({page.queries} queries, HTTP {page.status})",
+                "value": f"{page.median_ms:.1f} / {page.p95_ms:.1f}",
                 "unit": "ms",
-                "baseline": f"login page {floor_median:.1f} ms",
+                "baseline": f"login page {floor.median_ms:.1f} ms",
                 "target": f"< {TARGET_MS:.0f} ms",
-                "verdict": "ok" if status == 200 and median < TARGET_MS else "MISS",
+                "verdict": "ok" if page.status == 200 and page.median_ms < TARGET_MS else "MISS",
             }
         )
     rows.append(
