@@ -35,8 +35,8 @@ def test_clean_ledger_exits_zero_with_a_summary(stocked, capsys):
 
 
 def test_check_is_one_query_per_check_whatever_the_size(stocked, django_assert_num_queries):
-    # Three checks (ledger, lots, ledger rows' variant and location) and the summary count.
-    with django_assert_num_queries(4):
+    # Four checks (ledger, lots, ledger rows' level, levels' variant) and the summary count.
+    with django_assert_num_queries(5):
         call_command("check_stock")
 
 
@@ -81,3 +81,43 @@ def test_ledger_row_naming_another_variant_than_its_level_is_named(stocked, stor
         f"variant={cream.pk} location={store_a.pk}" in out
     )
     assert "MISMATCH sku=" not in out  # the balances themselves still agree
+
+
+def test_ledger_row_whose_level_is_missing_is_named(stocked, store_a, capsys):
+    # Movement.level has no constraint (levels are never deleted): check_stock is what
+    # would notice a ledger row pointing nowhere.
+    tee, _ = stocked
+    level = StockLevel.objects.get(location=store_a, variant=tee)
+    movement = level.movements.order_by("id").first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE inventory_movement SET level_id = %s WHERE id = %s", [10**9, movement.pk]
+        )
+    with pytest.raises(CommandError, match="2 stock level"):
+        call_command("check_stock")
+    out = capsys.readouterr().out
+    assert (
+        f"MOVEMENT MISMATCH id={movement.pk} level={10**9} "
+        f"variant={tee.pk} location={store_a.pk}" in out
+    )
+    # The level it left no longer adds up either.
+    assert "MISMATCH sku=TEE-M location=SA1 on_hand=5 ledger_on_hand=0" in out
+
+
+def test_level_whose_variant_is_missing_is_named(stocked, store_b, capsys):
+    tee, _ = stocked
+    level = StockLevel.objects.get(location=store_b, variant=tee)
+    with connection.cursor() as cursor:
+        # Its ledger rows follow it, so only the missing variant is wrong.
+        cursor.execute(
+            "UPDATE inventory_stocklevel SET variant_id = %s WHERE id = %s", [10**9, level.pk]
+        )
+        cursor.execute(
+            "UPDATE inventory_movement SET variant_id = %s WHERE level_id = %s",
+            [10**9, level.pk],
+        )
+    with pytest.raises(CommandError, match="1 stock level"):
+        call_command("check_stock")
+    out = capsys.readouterr().out
+    assert f"LEVEL WITHOUT VARIANT id={level.pk} variant={10**9} location={store_b.pk}" in out
+    assert "MOVEMENT MISMATCH" not in out

@@ -1,10 +1,11 @@
 """Verify ARCHITECTURE rule 1 for stock: every level equals the sum of its ledger, and
-the lots of a lot-tracked level add up to its on hand; and every ledger row names its
-level's own variant and location (denormalised, without a foreign key constraint of
-their own: see Movement). Exits non-zero naming the rows."""
+the lots of a lot-tracked level add up to its on hand; every ledger row names an
+existing level and that level's own variant and location, and every level an existing
+variant (none of these has a foreign key constraint: see Movement and StockLevel).
+Exits non-zero naming the rows."""
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import F, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Exists, F, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from apps.catalog.models import Variant
@@ -50,12 +51,26 @@ def lot_mismatches():
 
 
 def movement_mismatches():
-    """Ledger rows whose variant or location is not their level's: one query."""
+    """Ledger rows whose level is missing or has another variant or location: one
+    query."""
+    own_level = StockLevel.objects.filter(
+        pk=OuterRef("level_id"),
+        variant_id=OuterRef("variant_id"),
+        location_id=OuterRef("location_id"),
+    )
     return (
-        Movement.objects.filter(
-            ~Q(variant_id=F("level__variant_id")) | ~Q(location_id=F("level__location_id"))
-        )
+        Movement.objects.filter(~Exists(own_level))
         .values_list("id", "level_id", "variant_id", "location_id")
+        .order_by("id")
+    )
+
+
+def level_orphans():
+    """Levels whose variant is missing (no foreign key constraint: see StockLevel): one
+    query."""
+    return (
+        StockLevel.objects.filter(~Exists(Variant.objects.filter(pk=OuterRef("variant_id"))))
+        .values_list("id", "variant_id", "location_id")
         .order_by("id")
     )
 
@@ -82,6 +97,11 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"MOVEMENT MISMATCH id={pk} level={level_id} "
                 f"variant={variant_id} location={location_id}"
+            )
+        for pk, variant_id, location_id in level_orphans():
+            problems += 1
+            self.stdout.write(
+                f"LEVEL WITHOUT VARIANT id={pk} variant={variant_id} location={location_id}"
             )
         if problems:
             raise CommandError(f"{problems} stock level(s) or ledger row(s) disagree.")
