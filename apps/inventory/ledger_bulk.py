@@ -82,6 +82,14 @@ UPDATE inventory_stocklevel AS l
        AS v(id, on_hand, reserved, seq)
  WHERE l.id = v.id
 """
+# The sequence looked up once (MATERIALIZED): written inside nextval(), the lookup and
+# the text-to-regclass cast ran for every row (0.65 s of the server for 283,000 ids).
+_IDS_SQL = """
+WITH sequence AS MATERIALIZED (
+    SELECT pg_get_serial_sequence('inventory_movement', 'id')::regclass AS name
+)
+SELECT nextval(sequence.name) FROM sequence, generate_series(1, %s)
+"""
 _MOVEMENT_COLUMNS = (
     "id",
     "level_id",
@@ -503,11 +511,7 @@ def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, 
     """COPY the movements with ids taken from their sequence first; return the ids."""
     if not moves:
         return []
-    cursor.execute(
-        "SELECT nextval(pg_get_serial_sequence('inventory_movement', 'id'))"
-        " FROM generate_series(1, %s)",
-        [len(moves)],
-    )
+    cursor.execute(_IDS_SQL, [len(moves)])
     ids = sorted(row[0] for row in cursor.fetchall())
     lines = []
     created = now.isoformat()
