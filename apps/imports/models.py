@@ -44,8 +44,8 @@ class ImportJob(models.Model):
         "stores.Location", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     # What the preview read the database at: {"streams": {stream: last seq},
-    # "locations": {code: may manage}}. An apply whose preview found nothing to write
-    # and finds the same again writes nothing without validating the file again.
+    # "locations": {code: may manage}, "plan": path of what it would write}. An apply
+    # that finds the same again writes that plan without validating the file again.
     preview_state = models.JSONField(default=dict, blank=True)
     rows_total = models.PositiveIntegerField(default=0)
     rows_done = models.PositiveIntegerField(default=0)

@@ -3,7 +3,7 @@
 An upload is the retailer's whole catalog or stock sheet; it is needed until its job
 finishes, not for ever. OMO_IMPORT_RETENTION_DAYS after a job finished (applied,
 refused, failed or cancelled), beat deletes its folder: the uploaded file, the error
-file, the apply's progress and cancel files. The error file goes with the upload
+file, the preview's plan, the apply's progress and cancel files. The error file goes with the upload
 because it is the upload's own rows, and the job row keeps the first ERRORS_KEPT row
 errors and the counts. The job row stays for good: who, when, which file, the outcome,
 and the file's sha256 (a delta sheet is still not added a second time, however old the

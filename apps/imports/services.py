@@ -1,10 +1,10 @@
 """Import jobs: upload, validate (preview), confirm, apply, cancel, retry.
 
 The screens, the Celery tasks and the `import_catalog` / `import_stock` commands all go
-through these functions. Validation reads only; applying re-validates against the
-current database and writes the difference, so running it twice writes nothing twice.
-An apply whose preview found nothing to write, with nothing changed since, records
-"applied, nothing written" without validating again (_preview_trusted).
+through these functions. Validation reads only and keeps what it would write (its plan,
+plans.py); applying writes that plan when nothing the preview read has changed since
+(_preview_kept), and otherwise validates again against the current database and writes
+the difference, so running it twice writes nothing twice.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from .exports import error_file_write
 from .formats import format_detect, header_map, kind_of, rows_map, shopify_rows
 from .models import ImportJob
 from .parsers import XLSX_NAMES, Table, size_message, table_read
+from .plans import plan_delete, plan_load, plan_store
 from .validation import Preview, catalog_preview, locations_for
 from .validation_stock import stock_preview
 
@@ -313,6 +314,9 @@ def import_job_validate(*, job_id: int) -> ImportJob:
         # save is atomic, so a failed write can be recorded on the job right after.
         with _collector_paused():
             preview = _preview_build(job, progress=True)
+            counts = preview.counts()
+            if counts["create"] or counts["update"]:
+                preview.state["plan"] = plan_store(job, preview)
             with transaction.atomic():
                 _preview_save(
                     job, preview, validated_at=timezone.now(), preview_state=preview.state
@@ -441,14 +445,19 @@ def import_job_apply(*, job_id: int) -> ImportJob:
             }.get(job_id)
             if locked is None or locked.status != Status.APPLYING:
                 return job
-            if _preview_trusted(locked, actor=job.uploaded_by):
-                # Nothing to write at the preview and nothing changed since: the same
-                # validation would find the same. The preview's counts, errors and
-                # error file stay as they are.
+            preview = _preview_kept(locked, actor=job.uploaded_by)
+            if preview is not None:
+                # Nothing the preview read has changed: the same validation would find
+                # the same. Its plan is written; its counts, errors and error file stay.
+                movements = _write(job, preview)
+                if movements or preview.catalog_plan is not None:
+                    if preview.rows_total >= ANALYZE_AFTER_ROWS:
+                        on_commit(statistics_refresh)
+                    on_commit(lambda: plan_delete(job))
                 ImportJob.objects.filter(pk=job_id).update(
                     status=Status.APPLIED,
                     rows_done=locked.rows_total,
-                    stock_movements=0,
+                    stock_movements=movements,
                     finished_at=timezone.now(),
                     updated_at=timezone.now(),
                 )
@@ -469,6 +478,7 @@ def import_job_apply(*, job_id: int) -> ImportJob:
             movements = _write(job, preview)
             if preview.rows_total >= ANALYZE_AFTER_ROWS:
                 on_commit(statistics_refresh)
+            on_commit(lambda: plan_delete(job))
             _preview_save(
                 job,
                 preview,
@@ -498,25 +508,32 @@ def import_job_apply(*, job_id: int) -> ImportJob:
     return job
 
 
-def _preview_trusted(job: ImportJob, *, actor) -> bool:
-    """True when the job's preview found nothing to create or update and nothing it
-    read can have changed since: the catalog stream and the stream of every location
-    the file names are where they were when the preview began reading (every catalog
-    change and every stock movement moves one of them), the same locations exist and
-    the uploader may still import and manage the same ones."""
+def _preview_kept(job: ImportJob, *, actor) -> Preview | None:
+    """What the job's preview would write, when nothing it read can have changed since;
+    None when the file must be validated again. Unchanged means: the catalog stream and
+    the stream of every location the file names are where they were when the preview
+    began reading (every catalog change and every stock movement moves one of them), the
+    same locations exist and the uploader may still import and manage the same ones. A
+    preview with something to write needs its stored plan (plans.plan_store)."""
     state = job.preview_state or {}
     streams, locations = state.get("streams"), state.get("locations")
-    if job.count_create or job.count_update or streams is None or locations is None:
-        return False
+    if streams is None or locations is None:
+        return None
+    if job.count_invalid and job.mode == ImportJob.Mode.ALL_OR_NOTHING:
+        return None
     current = streams_last_seq(names=streams)
     if any(current.get(name, 0) != seq for name, seq in streams.items()):
-        return False
+        return None
     try:
         _may_import(actor, job.kind or None)
     except PermissionDenied:
-        return False
+        return None
     found, managed = locations_for(set(locations), actor)
-    return {code: code in managed for code in found} == locations
+    if {code: code in managed for code in found} != locations:
+        return None
+    if not (job.count_create or job.count_update):
+        return Preview(kind=job.kind, rows_total=job.rows_total)
+    return plan_load(state["plan"]) if state.get("plan") else None
 
 
 def statistics_refresh() -> None:

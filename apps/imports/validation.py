@@ -96,7 +96,7 @@ class Preview:
     stock: list[StockDiff] = field(default_factory=list)
     skus: dict[int, str] = field(default_factory=dict)  # row -> sku, for samples
     # code -> may the actor manage it, for every existing location the file names: the
-    # apply checks these again before it trusts the preview (services._preview_trusted).
+    # apply checks these again before it trusts the preview (services._preview_kept).
     locations: dict[str, bool] = field(default_factory=dict)
     # What the database was when the validation began (services._preview_build).
     state: dict = field(default_factory=dict)

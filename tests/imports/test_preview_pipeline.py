@@ -9,6 +9,7 @@ from apps.imports import parsers, services, validation
 from apps.imports.formats import header_map, rows_map
 from apps.imports.models import ImportJob
 from apps.imports.parsers import table_read
+from apps.imports.plans import plan_path
 from apps.imports.services import import_job_confirm
 from apps.imports.validation import catalog_preview
 
@@ -51,9 +52,13 @@ def test_the_job_shows_validation_progress(hq_admin, monkeypatch):
     assert (job.rows_done, job.rows_total) == (7, 7)
 
 
-def test_the_apply_reads_the_cells_kept_by_the_validation(hq_admin, monkeypatch):
+def test_an_apply_that_validates_again_reads_the_cells_kept_by_the_validation(
+    hq_admin, monkeypatch
+):
     job = run(hq_admin, csv_bytes(ROWS), filename="cells.csv")
     assert job.status == "previewed"
+    # Without its stored plan the apply validates the file again.
+    default_storage.delete(plan_path(job))
 
     def must_not_read(*args, **kwargs):
         raise AssertionError("the file was parsed again")
@@ -71,6 +76,7 @@ def test_damaged_kept_cells_are_read_from_the_file_again(hq_admin, monkeypatch):
     assert len(kept) == 1
     with default_storage.open(f"{folder}/{kept[0]}", "wb") as handle:
         handle.write(b"not what was written")
+    default_storage.delete(plan_path(job))
     reads = []
     real_read = parsers.table_read
 

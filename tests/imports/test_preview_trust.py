@@ -1,16 +1,21 @@
-"""An apply trusts a preview that found nothing to write only while nothing it read has
-changed since; any change in between (a price, a stock count, a reservation, a
-permission) makes it validate the file again against the database as it is."""
+"""An apply trusts its preview, and writes the plan the preview stored, only while
+nothing the preview read has changed since; any change in between (a price, a stock
+count, a reservation, a permission, a catalog edit) makes it validate the file again
+against the database as it is."""
 
 from decimal import Decimal
 
+import pytest
+from django.core.files.storage import default_storage
 from django.db import transaction
 
 from apps.accounts.models import Membership
-from apps.catalog.models import Variant
-from apps.catalog.services import variant_update
+from apps.catalog.models import Barcode, LocationPrice, Product, Variant
+from apps.catalog.services import variant_create, variant_update
 from apps.imports import services
-from apps.imports.services import import_job_confirm
+from apps.imports.models import ImportJob
+from apps.imports.plans import plan_path
+from apps.imports.services import import_job_apply, import_job_confirm
 from apps.inventory.ledger import Actor, StockChange, stock_apply
 from apps.inventory.models import Movement, StockLevel
 
@@ -24,6 +29,17 @@ CATALOG = csv_bytes(
     header=[*HEADER, "price@SA1", "stock@SA1"],
 )
 STOCK = b"sku,location,on_hand\nA,SA1,5\nB,SA1,2\n"
+# Against CATALOG applied: A's count, B's price and SA1 price change, C is new, D is
+# new and not stocked; A's barcode 111 goes and 112 comes.
+CHANGES = csv_bytes(
+    [
+        ["A", "tee", "Tee", "10", "112", "Women > Tops", "9", "6"],
+        ["B", "tee", "", "12", "", "", "", "2"],
+        ["C", "tee", "", "13", "333", "", "8.5", "1"],
+        ["D", "cap", "Cap", "4", "", "Men > Hats", "", ""],
+    ],
+    header=[*HEADER, "price@SA1", "stock@SA1"],
+)
 
 
 def applied(actor, data, filename="file.csv", **kwargs):
@@ -60,6 +76,7 @@ def test_unchanged_file_applies_without_validating_again(hq_admin, store_a, monk
     movements = Movement.objects.count()
     job = run(hq_admin, CATALOG)
     assert (job.count_create, job.count_update, job.count_unchanged) == (0, 0, 2)
+    assert "plan" not in job.preview_state  # nothing to write, nothing stored
     calls = validations(monkeypatch)
     job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
     assert calls == []
@@ -144,3 +161,173 @@ def test_a_manager_who_lost_the_location_after_the_preview_is_refused(
     assert calls == [job.pk]
     assert job.status == "failed"
     assert job.stock_movements == 0
+
+
+def catalog_and_stock(job_id: int) -> dict:
+    """What an apply wrote, by natural keys (ids differ between two runs)."""
+    return {
+        "products": sorted(Product.objects.values_list("handle", "name", "category__path")),
+        "variants": sorted(
+            Variant.objects.values_list("sku", "product__handle", "price", "active")
+        ),
+        "moved": sorted(Variant.objects.filter(change_seq__gt=0).values_list("sku", flat=True)),
+        "barcodes": sorted(Barcode.objects.values_list("variant__sku", "code")),
+        "prices": sorted(
+            LocationPrice.objects.values_list("variant__sku", "location__code", "price")
+        ),
+        "levels": sorted(
+            StockLevel.objects.values_list("variant__sku", "location__code", "on_hand")
+        ),
+        "movements": sorted(
+            Movement.objects.values_list(
+                "variant__sku", "location__code", "reason", "delta_on_hand", "reference_id"
+            )
+        ),
+        "job": ImportJob.objects.values_list(
+            "status", "count_create", "count_update", "count_unchanged", "stock_movements"
+        ).get(pk=job_id),
+    }
+
+
+def applied_then_rolled_back(job_id: int) -> dict:
+    with transaction.atomic():
+        import_job_apply(job_id=job_id)
+        written = catalog_and_stock(job_id)
+        transaction.set_rollback(True)
+    return written
+
+
+def test_the_stored_plan_writes_what_a_validation_writes(hq_admin, store_a, monkeypatch):
+    applied(hq_admin, CATALOG)
+    Variant.objects.update(change_seq=0)
+    job = run(hq_admin, CHANGES)
+    assert (job.count_create, job.count_update, job.count_unchanged) == (2, 2, 0)
+    job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=False)
+    assert job.status == "applying"
+    before = catalog_and_stock(job.pk)
+    calls = validations(monkeypatch)
+
+    from_plan = applied_then_rolled_back(job.pk)
+    assert calls == []
+    assert catalog_and_stock(job.pk) == before
+    default_storage.delete(plan_path(job))  # without its plan the apply validates again
+    validated = applied_then_rolled_back(job.pk)
+    assert calls == [job.pk]
+
+    assert from_plan == validated
+    assert from_plan["variants"] == [
+        ("A", "tee", Decimal("10.00"), True),
+        ("B", "tee", Decimal("12.00"), True),
+        ("C", "tee", Decimal("13.00"), True),
+        ("D", "cap", Decimal("4.00"), True),
+    ]
+    assert from_plan["moved"] == ["A", "B", "C", "D"]
+    assert from_plan["barcodes"] == [("A", "112"), ("C", "333")]
+    assert from_plan["prices"] == [("A", "SA1", Decimal("9.00")), ("C", "SA1", Decimal("8.50"))]
+    assert from_plan["levels"] == [("A", "SA1", 6), ("B", "SA1", 2), ("C", "SA1", 1)]
+    reference = str(job.pk)
+    assert [m for m in from_plan["movements"] if m[4] == reference] == [
+        ("A", "SA1", "import", 1, reference),
+        ("C", "SA1", "import", 1, reference),
+    ]
+    assert from_plan["job"] == ("applied", 2, 2, 0, 2)
+
+
+def test_a_preview_with_changes_is_applied_from_its_plan(
+    hq_admin, store_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    job = run(hq_admin, CATALOG)
+    assert job.preview_state["plan"] == plan_path(job)
+    calls = validations(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    assert calls == []
+    assert (job.status, job.count_create, job.stock_movements, job.rows_done) == (
+        "applied",
+        2,
+        2,
+        2,
+    )
+    assert sorted(StockLevel.objects.values_list("variant__sku", "on_hand")) == [
+        ("A", 5),
+        ("B", 2),
+    ]
+    # Once committed the plan is no longer needed.
+    assert not default_storage.exists(plan_path(job))
+
+
+def test_an_unreadable_plan_is_validated_again(hq_admin, store_a, monkeypatch):
+    job = run(hq_admin, CATALOG)
+    with default_storage.open(plan_path(job), "wb") as handle:
+        handle.write(b"not a plan")
+    calls = validations(monkeypatch)
+    job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    assert calls == [job.pk]
+    assert (job.status, job.count_create, job.stock_movements) == ("applied", 2, 2)
+
+
+def price_changed(hq_admin, store_a):
+    variant_update(actor=hq_admin, variant=Variant.objects.get(sku="B"), sku="B", price="99")
+
+
+def stock_received(hq_admin, store_a):
+    stock_move("A", store_a, on_hand=3)
+
+
+def stock_reserved(hq_admin, store_a):
+    stock_move("B", store_a, on_hand=2, reserved=4)
+
+
+def barcode_taken(hq_admin, store_a):
+    product = Product.objects.get(handle="tee")
+    variant_create(actor=hq_admin, product=product, sku="E", price="1", barcode="333")
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "levels"),
+    [
+        # B's price is set from the file again, as validated now.
+        (price_changed, "applied", [("A", 6), ("B", 2), ("C", 1)]),
+        # A's count of 6 is now 2 less than the 8 on hand, not 1 more than 5.
+        (stock_received, "applied", [("A", 6), ("B", 2), ("C", 1)]),
+        # B's count of 2 is now below the 4 reserved: all or nothing, nothing written.
+        (stock_reserved, "failed", [("A", 5), ("B", 4)]),
+        # C's barcode now belongs to E: all or nothing, nothing written.
+        (barcode_taken, "failed", [("A", 5), ("B", 2)]),
+    ],
+    ids=["price", "stock", "reservation", "catalog"],
+)
+def test_a_change_after_a_preview_with_changes_is_noticed(
+    hq_admin, store_a, monkeypatch, change, status, levels
+):
+    applied(hq_admin, CATALOG)
+    job = run(hq_admin, CHANGES)
+    assert (job.count_create, job.count_update, job.count_invalid) == (2, 2, 0)
+    change(hq_admin, store_a)
+    movements = Movement.objects.exclude(reference_id=str(job.pk)).count()
+    calls = validations(monkeypatch)
+    job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    assert calls == [job.pk]
+    assert job.status == status
+    assert sorted(StockLevel.objects.values_list("variant__sku", "on_hand")) == levels
+    assert Movement.objects.exclude(reference_id=str(job.pk)).count() == movements
+    if status == "applied":
+        assert Variant.objects.get(sku="B").price == Decimal("12")
+    else:
+        assert not Variant.objects.filter(sku__in=["C", "D"]).exists()
+        assert not Movement.objects.filter(reference_id=str(job.pk)).exists()
+
+
+def test_a_manager_who_lost_the_location_after_a_preview_with_changes_is_refused(
+    hq_admin, manager_a, store_a, monkeypatch
+):
+    applied(hq_admin, CATALOG)
+    job = run(manager_a, STOCK.replace(b"A,SA1,5", b"A,SA1,7"), filename="stock.csv")
+    assert (job.count_update, job.count_unchanged, job.count_invalid) == (1, 1, 0)
+    Membership.objects.filter(user=manager_a).delete()
+    calls = validations(monkeypatch)
+    job = import_job_confirm(actor=manager_a, job_id=job.pk, run_now=True)
+    assert calls == [job.pk]
+    assert (job.status, job.stock_movements) == ("failed", 0)
+    assert StockLevel.objects.get(variant__sku="A").on_hand == 5
+    assert not Movement.objects.filter(reference_id=str(job.pk)).exists()
