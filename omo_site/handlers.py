@@ -2,9 +2,9 @@
 
 import asyncio
 import contextlib
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
@@ -47,25 +47,29 @@ class SyncChainASGIHandler(ASGIHandler):
         # Only the event loop's thread touches the list: no lock needed.
         executor = self._idle.pop() if self._idle else ThreadPoolExecutor(1, "request")
         try:
-            async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
+            await self._handle(scope, receive, send, executor)
         finally:
             if len(self._idle) < IDLE_THREADS_KEPT:
                 self._idle.append(executor)
             else:
                 executor.shutdown(wait=False)
 
-    async def handle(self, scope, receive, send):
+    async def _handle(self, scope, receive, send, executor):
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
+        loop = asyncio.get_running_loop()
         try:
-            response, messages = await sync_to_async(self._respond, thread_sensitive=True)(
-                scope, body_file
+            # A plain executor call, not sync_to_async: nothing async runs inside it (an
+            # async view is run by Django with async_to_sync, on a loop of its own), so
+            # asgiref's bookkeeping for calls back into this loop costs without use.
+            response, messages = await loop.run_in_executor(
+                executor, contextvars.copy_context().run, self._respond, scope, body_file
             )
             if messages is None:
                 await self._send_streaming(response, receive, send)
+                await loop.run_in_executor(executor, response.close)
             else:
                 for message in messages:
                     await send(message)
@@ -113,7 +117,7 @@ class SyncChainASGIHandler(ASGIHandler):
         return {"type": "http.response.start", "status": response.status_code, "headers": headers}
 
     async def _send_streaming(self, response, receive, send):
-        """Django's way: stop streaming when the client disconnects, then close."""
+        """Django's way: stop streaming when the client disconnects."""
         tasks = [
             asyncio.create_task(self.listen_for_disconnect(receive)),
             asyncio.create_task(self.send_response(response, send)),
@@ -124,4 +128,3 @@ class SyncChainASGIHandler(ASGIHandler):
                 task.cancel()
             with contextlib.suppress(RequestAborted, asyncio.CancelledError):
                 await task
-        await sync_to_async(response.close)()

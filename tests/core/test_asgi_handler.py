@@ -7,7 +7,7 @@ import pytest
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from asgiref.testing import ApplicationCommunicator
 from django.core.signals import request_finished, request_started
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import path
 
 from omo_site.asgi import django_asgi_app
@@ -130,7 +130,11 @@ def _streamed(request):
     return StreamingHttpResponse(iter([b"one ", b"two"]), content_type="text/plain")
 
 
-urlpatterns = [path("streamed", _streamed)]
+async def _async_view(request):
+    return HttpResponse(b"async", content_type="text/plain")
+
+
+urlpatterns = [path("streamed", _streamed), path("async", _async_view)]
 
 
 @pytest.fixture
@@ -169,4 +173,12 @@ def test_a_streaming_response_is_sent_whole_and_closed(settings, signals_sent):
 def test_a_query_string_that_is_not_utf8_is_refused_before_the_middleware(signals_sent):
     status, _, _ = _request("GET", "/api/v1/stock", query_string=b"q=\xff")
     assert status == 400  # Django's answer, not the API's 401 for a missing token
+    assert signals_sent == ["started", "finished"]
+
+
+def test_an_async_view_is_still_answered(settings, signals_sent):
+    settings.ROOT_URLCONF = __name__
+    status, _, content = _request("GET", "/async")
+    assert status == 200
+    assert content == b"async"
     assert signals_sent == ["started", "finished"]
