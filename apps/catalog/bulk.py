@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.events import event_append
-from apps.core.lookups import AnyOf
+from apps.core.lookups import AnyOf, any_of_chunks
 
 from .models import Barcode, Category, LocationPrice, Product, Variant
 from .services import CATALOG_STREAM
@@ -89,11 +89,35 @@ def variants_existing(skus) -> dict[str, dict[str, Any]]:
     """sku -> the variant's current row as the plan compares it (id, sku, its product's
     handle and VARIANT_FIELDS), for the skus that exist."""
     existing: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(list(skus)):
+    for chunk in any_of_chunks(skus):
         for row in Variant.objects.filter(AnyOf("sku", chunk)).values(
             "id", "sku", "product__handle", *VARIANT_FIELDS
         ):
             existing[row["sku"]] = row
+    return existing
+
+
+def products_existing(handles) -> dict[str, dict[str, Any]]:
+    """handle -> the product's current row as the plan compares it (id, handle and
+    PRODUCT_FIELDS), for the handles that exist."""
+    existing: dict[str, dict[str, Any]] = {}
+    for chunk in any_of_chunks(sorted(handles)):
+        for row in Product.objects.filter(AnyOf("handle", chunk)).values(
+            "id", "handle", "name", "brand", "description", "category__path"
+        ):
+            row["category_path"] = row.pop("category__path") or ""
+            existing[row["handle"]] = row
+    return existing
+
+
+def barcodes_existing(variant_ids) -> dict[int, set[str]]:
+    """variant id -> its barcodes, for the variants that have some."""
+    existing: dict[int, set[str]] = defaultdict(set)
+    for chunk in any_of_chunks(variant_ids):
+        for variant_id, code in Barcode.objects.filter(AnyOf("variant_id", chunk)).values_list(
+            "variant_id", "code"
+        ):
+            existing[variant_id].add(code)
     return existing
 
 
@@ -102,17 +126,19 @@ def catalog_bulk_plan(
     products: dict[str, ProductInput],
     variants: list[VariantInput],
     existing_variants: dict[str, dict[str, Any]] | None = None,
+    existing_products: dict[str, dict[str, Any]] | None = None,
+    existing_barcodes: dict[int, set[str]] | None = None,
 ) -> CatalogBulkPlan:
-    """Read the current rows for these inputs and decide each SKU's outcome.
-    `existing_variants` (variants_existing of these skus or more, read by the caller
-    already) saves reading them again."""
-    existing_products: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(sorted(products)):
-        for row in Product.objects.filter(AnyOf("handle", chunk)).values(
-            "id", "handle", "name", "brand", "description", "category__path"
-        ):
-            row["category_path"] = row.pop("category__path") or ""
-            existing_products[row["handle"]] = row
+    """Read the current rows for these inputs and decide each SKU's outcome. What the
+    caller read already (variants_existing of these skus or more, products_existing of
+    these handles or more, barcodes_existing of these variants or more) is not read
+    again."""
+    if existing_products is None:
+        existing_products = products_existing(products)
+    else:
+        existing_products = {
+            handle: existing_products[handle] for handle in products if handle in existing_products
+        }
     if existing_variants is None:
         existing_variants = variants_existing(v.sku for v in variants)
     else:
@@ -120,13 +146,10 @@ def catalog_bulk_plan(
             v.sku: existing_variants[v.sku] for v in variants if v.sku in existing_variants
         }
     ids = [row["id"] for row in existing_variants.values()]
-    existing_barcodes: dict[int, set[str]] = defaultdict(set)
+    if existing_barcodes is None:
+        existing_barcodes = barcodes_existing(ids)
     existing_prices: dict[tuple[int, int], Decimal] = {}
-    for chunk in _chunks(ids):
-        for variant_id, code in Barcode.objects.filter(AnyOf("variant_id", chunk)).values_list(
-            "variant_id", "code"
-        ):
-            existing_barcodes[variant_id].add(code)
+    for chunk in any_of_chunks(ids):
         for variant_id, location_id, price in LocationPrice.objects.filter(
             AnyOf("variant_id", chunk)
         ).values_list("variant_id", "location_id", "price"):

@@ -8,7 +8,15 @@ one array parameter (`= ANY(%s)`) on PostgreSQL, plain placeholders elsewhere.
 
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import F, Lookup
+
+# Values per read: PostgreSQL pays per statement for planning with the whole array, so
+# one read of 25,000 costs far less server CPU than seven of 4,000 (the 100k variants,
+# barcodes and stock levels of an import: 1.1 -> 0.5 s). SQLite binds one placeholder
+# per value, at most 32,766 a statement.
+READ_CHUNK_POSTGRESQL = 25_000
+READ_CHUNK = 4_000
 
 
 class AnyOf(Lookup):
@@ -34,6 +42,14 @@ class AnyOf(Lookup):
             return f"{lhs} = ANY(%s::{db_type}[])", [*lhs_params, array_literal(self.rhs)]
         placeholders = ", ".join(["%s"] * len(self.rhs))
         return f"{lhs} IN ({placeholders})", [*lhs_params, *self.rhs]
+
+
+def any_of_chunks(values):
+    """`values` in lists of as many as one AnyOf read should take on this database."""
+    values = list(values)
+    size = READ_CHUNK_POSTGRESQL if connection.vendor == "postgresql" else READ_CHUNK
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def array_literal(values: list) -> str:

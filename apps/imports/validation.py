@@ -12,11 +12,13 @@ from apps.catalog.bulk import (
     CatalogBulkPlan,
     ProductInput,
     VariantInput,
+    barcodes_existing,
     catalog_bulk_plan,
+    products_existing,
     variants_existing,
 )
-from apps.catalog.models import Barcode, Product, Variant
-from apps.core.lookups import AnyOf
+from apps.catalog.models import Barcode, Variant
+from apps.core.lookups import AnyOf, any_of_chunks
 from apps.inventory.models import StockLevel
 from apps.stores.models import Location
 from apps.stores.selectors import location_list_managed
@@ -119,12 +121,6 @@ class Preview:
         return samples
 
 
-def _chunks(items, size=CHUNK):
-    items = list(items)
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def locations_for(codes: set[str], actor) -> tuple[dict[str, Location], set[str]]:
     """(code -> location for the codes that exist, codes the actor may manage)."""
     found = {loc.code: loc for loc in Location.objects.filter(code__in=codes)}
@@ -136,30 +132,30 @@ def locations_for(codes: set[str], actor) -> tuple[dict[str, Location], set[str]
     return found, managed
 
 
-def levels_read(keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int]]:
-    """(location_id, variant_id) -> (on_hand, reserved) for the levels that exist. One
-    query per chunk of variants for all the locations at once."""
-    location_ids = sorted({location_id for location_id, _ in keys})
-    variant_ids = sorted({variant_id for _, variant_id in keys})
+def levels_read(
+    variant_ids: set[int], location_ids: set[int]
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """(location_id, variant_id) -> (on_hand, reserved) for the levels of these variants
+    at these locations that exist. One query per chunk of variants for all the
+    locations at once."""
+    location_list = sorted(location_ids)
     levels = {}
-    for chunk in _chunks(variant_ids):
+    for chunk in any_of_chunks(sorted(variant_ids)):
         levels_of_chunk = StockLevel.objects.filter(AnyOf("variant_id", chunk))
-        if len(location_ids) == 1:
-            levels_of_chunk = levels_of_chunk.filter(location_id=location_ids[0])
+        if len(location_list) == 1:
+            levels_of_chunk = levels_of_chunk.filter(location_id=location_list[0])
         else:
-            levels_of_chunk = levels_of_chunk.filter(AnyOf("location_id", location_ids))
+            levels_of_chunk = levels_of_chunk.filter(AnyOf("location_id", location_list))
         for location_id, variant_id, on_hand, reserved in levels_of_chunk.values_list(
             "location_id", "variant_id", "on_hand", "reserved"
         ):
-            key = (location_id, variant_id)
-            if key in keys:
-                levels[key] = (on_hand, reserved)
+            levels[location_id, variant_id] = (on_hand, reserved)
     return levels
 
 
 def variants_known(skus) -> dict[str, tuple[int, str]]:
     known = {}
-    for chunk in _chunks(skus):
+    for chunk in any_of_chunks(skus):
         for sku, pk, tracking in Variant.objects.filter(AnyOf("sku", chunk)).values_list(
             "sku", "id", "tracking"
         ):
@@ -390,22 +386,30 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
                     "barcode",
                     f"barcode `{code}` is also given to sku {others} in this file",
                 )
-    # The file's variants as they are, read once for these checks and for the plan.
+    # The file's variants as they are, with their barcodes, read once for these checks
+    # and for the plan.
     existing = variants_existing({out.sku for out in parsed.values()})
     known = {sku: (row["id"], row["tracking"]) for sku, row in existing.items()}
-    # Barcodes that belong to a variant not in this file (or kept by it).
+    sku_of = {row["id"]: sku for sku, row in existing.items()}
+    existing_barcodes = barcodes_existing(sku_of)
+    # Barcodes that belong to a variant not in this file (or kept by it). Most of a
+    # file's barcodes are its own variants' (read above); only the others are looked up.
     file_barcodes = {out.sku: out.barcodes for out in parsed.values()}
+    owners = {
+        code: sku_of[variant_id]
+        for variant_id, codes in existing_barcodes.items()
+        for code in codes
+        if code in barcode_rows
+    }
     owner_ids: dict[str, int] = {}
-    for chunk in _chunks(barcode_rows):
+    for chunk in any_of_chunks(code for code in barcode_rows if code not in owners):
         owner_ids.update(
             Barcode.objects.filter(AnyOf("code", chunk)).values_list("code", "variant_id")
         )
-    # The owners' skus: most are the file's own variants, read above (no join per code).
-    sku_of = {row["id"]: sku for sku, row in existing.items()}
     others = sorted(set(owner_ids.values()) - set(sku_of))
-    for chunk in _chunks(others):
+    for chunk in any_of_chunks(others):
         sku_of.update(Variant.objects.filter(AnyOf("id", chunk)).values_list("id", "sku"))
-    owners = {code: sku_of[variant_id] for code, variant_id in owner_ids.items()}
+    owners.update((code, sku_of[variant_id]) for code, variant_id in owner_ids.items())
     for number, out in parsed.items():
         for code in out.barcodes or ():
             owner = owners.get(code)
@@ -428,30 +432,25 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
             product = products[out.handle] = ProductInput(handle=out.handle)
         for key, value in out.product.items():
             product.values.setdefault(key, value)
-    existing_handles = set()
-    for chunk in _chunks(products):
-        existing_handles.update(
-            Product.objects.filter(AnyOf("handle", chunk)).values_list("handle", flat=True)
-        )
+    existing_products = products_existing(products)
     stock_by_row: dict[int, list[StockDiff]] = {}
     # A chunk of rows at a time, so only that chunk's stock levels are held (a 100k-row
     # file with 3 stock columns has 300k levels).
     checked = [(number, out) for number, out in parsed.items() if number not in bad]
-    for chunk in _chunks(checked):
+    stock_locations = {
+        location_id for _, prefix, _, location_id, _ in location_plan if prefix == "stock"
+    }
+    for chunk in any_of_chunks(checked):
         levels = levels_read(
-            {
-                (loc, known[out.sku][0])
-                for _, out in chunk
-                if out.sku in known
-                for loc, _ in out.stock.values()
-            }
+            {known[out.sku][0] for _, out in chunk if out.stock and out.sku in known},
+            stock_locations,
         )
         for number, out in chunk:
             row = by_number[number]
             variant = known.get(out.sku)
             if variant is None and "price" not in out.values:
                 error(row, "price", "price is required for a new sku")
-            if out.handle not in existing_handles and "name" not in products[out.handle].values:
+            if out.handle not in existing_products and "name" not in products[out.handle].values:
                 error(
                     row,
                     "product_name",
@@ -504,6 +503,8 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
         products={h: p for h, p in products.items() if h in used},
         variants=variants,
         existing_variants=existing,
+        existing_products=existing_products,
+        existing_barcodes=existing_barcodes,
     )
     preview.catalog_plan = plan
     for number, sku in preview.skus.items():

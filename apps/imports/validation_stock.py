@@ -103,7 +103,10 @@ def stock_preview(rows: list[Row], *, actor, progress=None) -> Preview:
     # twin has another error would be written as if it were the only one.
     duplicates_mark(rows, sku_and_location, "sku", "sku and location", errors)
     bad = preview.invalid_rows
-    levels = levels_read({(loc, known[sku][0]) for sku, loc, _, _ in parsed.values()})
+    levels = levels_read(
+        {known[sku][0] for sku, _, _, _ in parsed.values()},
+        {location_id for _, location_id, _, _ in parsed.values()},
+    )
     for number, (sku, location_id, column, quantity) in parsed.items():
         if number in bad:
             continue

@@ -400,10 +400,43 @@ def test_validation_queries_do_not_grow_with_rows(hq_admin, store_a, django_asse
         return rows_map(table, header_map(table, "catalog")[0])
 
     small, large = rows_of(10), rows_of(300)
-    with django_assert_num_queries(7) as small_queries:
+    with django_assert_num_queries(6) as small_queries:
         catalog_preview(small, actor=hq_admin)
     with django_assert_num_queries(len(small_queries.captured_queries)):
         catalog_preview(large, actor=hq_admin)
+
+
+def test_validating_an_imported_file_again_reads_each_table_once(
+    hq_admin, store_a, django_assert_num_queries
+):
+    from apps.imports.formats import header_map, rows_map
+    from apps.imports.parsers import table_read
+    from apps.imports.validation import catalog_preview
+
+    data = csv_bytes(
+        [[f"S{i}", f"p{i % 7}", f"P{i}", "1", f"9{i:05d}", "A > B", "2", "3"] for i in range(30)],
+        header=[*HEADER, "price@SA1", "stock@SA1"],
+    )
+    applied(hq_admin, data)
+    table = table_read(data, "x.csv")
+    rows = rows_map(table, header_map(table, "catalog")[0])
+    # Locations, the ones the actor manages, variants, their barcodes (every code is
+    # theirs: none is looked up by code), products, stock levels, location prices,
+    # categories.
+    with django_assert_num_queries(8) as queries:
+        preview = catalog_preview(rows, actor=hq_admin)
+    assert preview.counts() == {"create": 0, "update": 0, "unchanged": 30, "invalid": 0}
+    tables = [query["sql"].split(" FROM ", 1)[1].split()[0] for query in queries.captured_queries]
+    assert tables == [
+        '"stores_location"',
+        '"stores_location"',
+        '"catalog_variant"',
+        '"catalog_barcode"',
+        '"catalog_product"',
+        '"inventory_stocklevel"',
+        '"catalog_locationprice"',
+        '"catalog_category"',
+    ]
 
 
 def test_shopify_inventory_when_the_first_row_has_none(hq_admin, store_a):
