@@ -17,8 +17,9 @@ with set-based SQL instead of the ORM:
   transaction can see those variants, so none can be creating their levels and make us
   wait while we hold a stream: an import's first load writes each level once instead of
   inserting it empty and rewriting it, every index twice);
-- events and movements written with COPY (movement ids are taken from the sequence first,
-  so the returned movements carry their pk like `bulk_create`'s).
+- the created variants' levels, events and movements written with COPY (level and
+  movement ids are taken from their sequences first, so the returned movements carry
+  their pk like `bulk_create`'s, and name their level's).
 
 The returned movements and levels are built as model instances only when a caller reads
 them: an import only counts them, and 300,000 instances cost seconds.
@@ -64,16 +65,6 @@ SELECT k.location_id, k.variant_id, 0, 0, 0, COALESCE(loc.allows_negative_stock,
 ON CONFLICT (location_id, variant_id) DO NOTHING
 RETURNING id, location_id, variant_id, on_hand, reserved, reorder_point, negative_allowed
 """
-_INSERT_FRESH_SQL = """
-INSERT INTO inventory_stocklevel
-    (location_id, variant_id, on_hand, reserved, reorder_point, negative_allowed, seq,
-     updated_at)
-SELECT k.location_id, k.variant_id, k.on_hand, k.reserved, 0, k.negative_allowed, k.seq, %s
-  FROM unnest(%s::bigint[], %s::bigint[], %s::integer[], %s::integer[], %s::boolean[],
-              %s::bigint[]) AS k(location_id, variant_id, on_hand, reserved, negative_allowed, seq)
- ORDER BY k.location_id, k.variant_id
-RETURNING id, location_id, variant_id
-"""
 _RESERVE_SQL = "UPDATE core_stream SET last_seq = last_seq + %s WHERE name = %s RETURNING last_seq"
 _UPDATE_SQL = """
 UPDATE inventory_stocklevel AS l
@@ -82,14 +73,26 @@ UPDATE inventory_stocklevel AS l
        AS v(id, on_hand, reserved, seq)
  WHERE l.id = v.id
 """
-# The sequence looked up once (MATERIALIZED): written inside nextval(), the lookup and
-# the text-to-regclass cast ran for every row (0.65 s of the server for 283,000 ids).
+# Ids taken from a table's sequence before its COPY. The sequence is looked up once
+# (MATERIALIZED): written inside nextval(), the lookup and the text-to-regclass cast ran
+# for every row (0.65 s of the server for 283,000 ids).
 _IDS_SQL = """
 WITH sequence AS MATERIALIZED (
-    SELECT pg_get_serial_sequence('inventory_movement', 'id')::regclass AS name
+    SELECT pg_get_serial_sequence(%s, 'id')::regclass AS name
 )
 SELECT nextval(sequence.name) FROM sequence, generate_series(1, %s)
 """
+_LEVEL_COLUMNS = (
+    "id",
+    "location_id",
+    "variant_id",
+    "on_hand",
+    "reserved",
+    "reorder_point",
+    "negative_allowed",
+    "seq",
+    "updated_at",
+)
 _MOVEMENT_COLUMNS = (
     "id",
     "level_id",
@@ -372,23 +375,33 @@ def stock_apply_bulk(
 
 def _insert_fresh(cursor, keys: list[tuple[int, int]], levels: dict, now: datetime) -> None:
     """Insert the levels of `keys` (sorted) with their final balances and seq; fill in
-    their ids. No ON CONFLICT: only another transaction's level could conflict, and none
-    can see these variants (a conflict is an error, and the whole batch rolls back)."""
-    rows = [levels[key] for key in keys]
-    cursor.execute(
-        _INSERT_FRESH_SQL,
-        [
-            now,
-            _ints(row[1] for row in rows),
-            _ints(row[2] for row in rows),
-            _ints(row[3] for row in rows),
-            _ints(row[4] for row in rows),
-            "{" + ",".join("t" if row[6] else "f" for row in rows) + "}",
-            _ints(row[7] if len(row) > 7 else 0 for row in rows),
-        ],
-    )
-    for pk, location_id, variant_id in cursor.fetchall():
-        levels[(location_id, variant_id)][0] = pk
+    their ids, taken from the sequence first so that a COPY writes them (no RETURNING
+    of 300,000 rows in an import). No ON CONFLICT: only another transaction's level
+    could conflict, and none can see these variants (a conflict is an error, and the
+    whole batch rolls back)."""
+    ids = _ids_take(cursor, "inventory_stocklevel", len(keys))
+    updated = now.isoformat()
+    columns = ", ".join(_LEVEL_COLUMNS)
+    with cursor.cursor.copy(f"COPY inventory_stocklevel ({columns}) FROM STDIN") as copy:
+        lines = []
+        for pk, key in zip(ids, keys, strict=True):
+            level = levels[key]
+            level[0] = pk
+            lines.append(
+                f"{pk}\t{key[0]}\t{key[1]}\t{level[3]}\t{level[4]}\t{level[5]}\t"
+                f"{'t' if level[6] else 'f'}\t{level[7] if len(level) > 7 else 0}\t{updated}\n"
+            )
+            if len(lines) >= 5000:
+                copy.write("".join(lines))
+                lines.clear()
+        if lines:
+            copy.write("".join(lines))
+
+
+def _ids_take(cursor, table: str, count: int) -> list[int]:
+    """`count` new ids from the table's sequence, in increasing order."""
+    cursor.execute(_IDS_SQL, [table, count])
+    return sorted(row[0] for row in cursor.fetchall())
 
 
 def _level_row(level: list, now: datetime) -> tuple:
@@ -511,8 +524,7 @@ def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, 
     """COPY the movements with ids taken from their sequence first; return the ids."""
     if not moves:
         return []
-    cursor.execute(_IDS_SQL, [len(moves)])
-    ids = sorted(row[0] for row in cursor.fetchall())
+    ids = _ids_take(cursor, "inventory_movement", len(moves))
     lines = []
     created = now.isoformat()
     constant = "\t".join(
