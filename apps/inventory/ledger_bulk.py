@@ -353,10 +353,13 @@ def stock_apply_bulk(
                 for item in found
             ]
         )
+    # A level without a reorder point never needs an alert (alerts.alert_needed): no
+    # call for those, most of an import's.
     crossed = [
         levels[key][0]
         for key in touched
-        if threshold_crossed(
+        if levels[key][5] > 0
+        and threshold_crossed(
             before=before[key][0] - before[key][1],
             after=levels[key][3] - levels[key][4],
             reorder_point=levels[key][5],
