@@ -21,6 +21,10 @@ short rounds alternate, pgbench, ours, pgbench, ours, ... (ROUNDS each), and the
 figures are the medians and the ratio of the medians (the verdict), beside the median
 of each round's ratio to the pgbench round just before it; every round is printed.
 
+Beside the rates, CPU per call: the workers' (client) and their PostgreSQL backends'
+(read from /proc, so only when the server runs on this machine). On a shared machine
+these move far less than the rates, so they are what to compare between two versions.
+
 Workers are separate processes (Python threads would share one interpreter lock on a
 2-core machine), started once and kept for every round. Everything runs against
 throwaway databases that are dropped after. `--quick`: 1,000 SKUs, 2 s rounds.
@@ -149,6 +153,7 @@ def run(args) -> list[dict]:
     one_location = ours["one_location"]["ours"]
     spread = statistics.median(ours["spread"]["ours"])
     cpu_ms, main_ms = ours["spread"]["cpu_ms"], ours["spread"]["main_ms"]
+    server_ms = {mode: ours[mode]["server_ms"] for mode in ("spread", "hot")}
     return [
         *rows,
         {
@@ -176,6 +181,17 @@ def run(args) -> list[dict]:
             "value": round(main_ms, 3),
             "unit": "ms",
             "baseline": f"other threads {cpu_ms - main_ms:.3f} ms",
+            "target": "(information)",
+            "verdict": "",
+        },
+        {
+            "benchmark": name,
+            "measure": "PostgreSQL backend CPU per call (the workers' backends)",
+            "value": "" if server_ms["spread"] is None else round(server_ms["spread"], 3),
+            "unit": "ms",
+            "baseline": "hot row "
+            + ("?" if server_ms["hot"] is None else f"{server_ms['hot']:.3f} ms")
+            + "; from /proc, so only with the server on this machine",
             "target": "(information)",
             "verdict": "",
         },
@@ -322,16 +338,22 @@ class _Pool:
         for _ in self.processes:
             self.outbox.get(timeout=300)  # ("ready", seed): Django loaded, connected
 
-    def round(self, mode: str, seconds: float) -> tuple[float, float, float]:
-        """(calls/s, client CPU ms per call, of which the main thread's ms per call)."""
+    def round(self, mode: str, seconds: float) -> tuple[float, float, float, float | None]:
+        """(calls/s, client CPU ms per call, of which the main thread's ms per call,
+        the workers' PostgreSQL backends' CPU ms per call or None where not readable)."""
         start = time.time() + 0.3
+        backends = _backends_cpu()
         for inbox in self.inboxes:
             inbox.put((mode, start, start + seconds))
         results = [self.outbox.get(timeout=seconds + 120) for _ in self.inboxes]
-        calls = sum(r[1] for r in results)
+        calls = max(sum(r[1] for r in results), 1)
         cpu = sum(r[2] for r in results)
         main = sum(r[3] for r in results)
-        return calls / seconds, cpu / max(calls, 1) * 1000, main / max(calls, 1) * 1000
+        after = _backends_cpu()
+        server = None
+        if backends is not None and after is not None:
+            server = sum(after[pid] - backends.get(pid, 0.0) for pid in after) / calls * 1000
+        return calls / seconds, cpu / calls * 1000, main / calls * 1000, server
 
     def close(self) -> None:
         for inbox in self.inboxes:
@@ -340,6 +362,29 @@ class _Pool:
             process.join(timeout=60)
         if any(p.exitcode for p in self.processes):
             raise RuntimeError("a stock_throughput worker failed")
+
+
+def _backends_cpu() -> dict[int, float] | None:
+    """CPU seconds used so far by each PostgreSQL backend connected to the bench database
+    (the workers'), from /proc: None when the server is not on this machine."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids = [pid for (pid,) in cursor.fetchall()]
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        used[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return used
 
 
 def _child(skus: int, seconds: int, rounds: int) -> dict:
@@ -365,19 +410,21 @@ def _child(skus: int, seconds: int, rounds: int) -> dict:
             if compared:
                 _pgbench_round(mode, 1)
             pool.round(mode, 1)
-            ours, theirs, cpu, main = [], [], [], []
+            ours, theirs, cpu, main, server = [], [], [], [], []
             for _ in range(rounds):
                 if compared:
                     theirs.append(_pgbench_round(mode, seconds))
-                rate, cpu_ms, main_ms = pool.round(mode, seconds)
+                rate, cpu_ms, main_ms, server_ms = pool.round(mode, seconds)
                 ours.append(rate)
                 cpu.append(cpu_ms)
                 main.append(main_ms)
+                server.append(server_ms)
             result[mode] = {
                 "ours": ours,
                 "pgbench": theirs,
                 "cpu_ms": statistics.median(cpu),
                 "main_ms": statistics.median(main),
+                "server_ms": None if None in server else statistics.median(server),
             }
             print(
                 f"{mode}: ours {[round(x) for x in ours]}, pgbench {[round(x) for x in theirs]}",
