@@ -53,10 +53,11 @@ def plan_store(job: ImportJob, preview: Preview) -> str:
     )
     path = plan_path(job)
     try:
+        data = zlib.compress(marshal.dumps(kept), 1)
         if default_storage.exists(path):
             default_storage.delete(path)
-        return default_storage.save(path, ContentFile(zlib.compress(marshal.dumps(kept), 1)))
-    except OSError:
+        return default_storage.save(path, ContentFile(data))
+    except (OSError, ValueError):  # the storage failed, or a value marshal cannot keep
         return ""
 
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from apps.accounts.models import Membership
 from apps.catalog.models import Barcode, LocationPrice, Product, Variant
 from apps.catalog.services import variant_create, variant_update
-from apps.imports import services
+from apps.imports import plans, services
 from apps.imports.models import ImportJob
 from apps.imports.plans import plan_path
 from apps.imports.services import import_job_apply, import_job_confirm
@@ -260,6 +260,24 @@ def test_an_unreadable_plan_is_validated_again(hq_admin, store_a, monkeypatch):
     job = run(hq_admin, CATALOG)
     with default_storage.open(plan_path(job), "wb") as handle:
         handle.write(b"not a plan")
+    calls = validations(monkeypatch)
+    job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
+    assert calls == [job.pk]
+    assert (job.status, job.count_create, job.stock_movements) == ("applied", 2, 2)
+
+
+def test_a_plan_that_could_not_be_stored_is_validated_again(hq_admin, store_a, monkeypatch):
+    class FullStorage:
+        def exists(self, name):
+            return False
+
+        def save(self, name, content):
+            raise OSError("No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(plans, "default_storage", FullStorage())
+        job = run(hq_admin, CATALOG)
+    assert (job.status, job.count_create, job.preview_state["plan"]) == ("previewed", 2, "")
     calls = validations(monkeypatch)
     job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
     assert calls == [job.pk]
