@@ -233,11 +233,16 @@ def _backend_pids() -> list[int]:
 
 
 def _measure_cpu(server, port, keys, mode, seconds) -> dict:
-    """_measure, plus the CPU seconds the server and PostgreSQL spent meanwhile."""
+    """_measure, plus the CPU seconds the server (and each of its processes) and
+    PostgreSQL spent meanwhile."""
     workers, backends = _server_pids(server), _backend_pids()
+    each_before = {pid: _cpu_seconds([pid]) for pid in workers}
     server_before, database_before = _cpu_seconds(workers), _cpu_seconds(backends)
     result = _measure(port, keys, mode, seconds)
     result["server_cpu"] = _cpu_seconds(workers) - server_before
+    # Busiest first; the supervisor and multiprocessing's resource tracker spend ~0.
+    each = [_cpu_seconds([pid]) - before for pid, before in each_before.items()]
+    result["process_cpu"] = sorted(each, reverse=True)
     # A backend the pool opened meanwhile is not counted: warm-up opened them all.
     result["database_cpu"] = _cpu_seconds(backends) - database_before
     return result
@@ -384,6 +389,12 @@ def run(args) -> list[dict]:
             f"{cpu_ms['server']:.2f}",
             "ms",
             f"channel layer: {'redis' if os.environ.get('REDIS_URL') else 'in-process'}",
+        ),
+        _row(
+            "server CPU by process",
+            " / ".join(f"{cpu:.2f}" for cpu in sales["process_cpu"] if cpu >= 0.01),
+            "s",
+            f"over the {seconds} s sales run, busiest first",
         ),
         _row("CPU per sale: PostgreSQL", f"{cpu_ms['database']:.2f}", "ms"),
         _row("CPU per sale: load generator", f"{cpu_ms['load']:.2f}", "ms"),
