@@ -41,6 +41,8 @@ ENV DJANGO_SETTINGS_MODULE=omo_site.settings.production \
 USER omo
 EXPOSE 8000
 
-# Several uvicorn workers in one container; scale out with more containers behind the
-# load balancer. --proxy-headers trusts X-Forwarded-* from FORWARDED_ALLOW_IPS.
-CMD ["sh", "-c", "exec uvicorn omo_site.asgi:application --host 0.0.0.0 --port ${PORT:-8000} --workers ${WEB_CONCURRENCY:-2} --ws websockets-sansio --ws-per-message-deflate false --proxy-headers --lifespan off"]
+# Several uvicorn workers in one container, each on its own SO_REUSEPORT socket so the
+# kernel spreads connections across them (omo_site/serve.py; uvicorn's options); scale
+# out with more containers behind the load balancer. --proxy-headers trusts
+# X-Forwarded-* from FORWARDED_ALLOW_IPS.
+CMD ["sh", "-c", "exec python -m omo_site.serve omo_site.asgi:application --host 0.0.0.0 --port ${PORT:-8000} --workers ${WEB_CONCURRENCY:-2} --ws websockets-sansio --ws-per-message-deflate false --proxy-headers --lifespan off"]

@@ -101,8 +101,10 @@ def free_port() -> int:
 
 
 def server_start(port: int, *options: str, env: dict[str, str], **popen) -> subprocess.Popen:
-    """uvicorn serving the project's ASGI application on 127.0.0.1:port, started from
-    the project's root with `options` (workers, logging, protocols) after the address."""
-    command = [sys.executable, "-m", "uvicorn", "omo_site.asgi:application"]
+    """The production web launcher (`python -m omo_site.serve`: uvicorn, each worker on
+    its own SO_REUSEPORT socket) serving the project's ASGI application on
+    127.0.0.1:port, started from the project's root with uvicorn's `options` (workers,
+    logging, protocols) after the address."""
+    command = [sys.executable, "-m", "omo_site.serve", "omo_site.asgi:application"]
     command += ["--host", "127.0.0.1", "--port", str(port), *options]
     return subprocess.Popen(command, cwd=ROOT, env=env, **popen)
