@@ -243,3 +243,61 @@ def test_group_members_are_read_once_per_interval_and_a_late_joiner_is_reached_a
         client = redis.Redis.from_url(settings.REDIS_URL)
         for key in client.scan_iter(f"{prefix}*"):
             client.delete(key)
+
+
+@pytest.mark.redis
+def test_events_of_streams_nobody_follows_are_neither_built_nor_handed_to_the_thread(
+    monkeypatch, settings
+):
+    """With a group read empty within OMO_BROADCAST_MEMBERS_SECONDS, a commit's events
+    stay with the committing thread (no wake-up, nothing pending); once the reading is
+    stale they go to the thread again. In a send mixing a followed and an unfollowed
+    stream, only the followed stream's messages are built, and they arrive in order."""
+    from channels_redis.core import RedisChannelLayer
+
+    from apps.core import events
+
+    settings.OMO_BROADCAST_MEMBERS_SECONDS = 0.3
+    monkeypatch.setattr(events, "_members_seen", {})
+    built = []
+    real_message = Event.as_message
+    monkeypatch.setattr(
+        Event, "as_message", lambda event: built.append(event.stream) or real_message(event)
+    )
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    layer = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix=prefix)
+    clients = events._redis_clients(layer)
+
+    def stock(stream: str, seq: int) -> Event:
+        return Event(stream=stream, seq=seq, type="stock", payload={"seq": seq})
+
+    try:
+        channel = asyncio.run(layer.new_channel())
+        asyncio.run(layer.group_add(stream_group("location.F"), channel))
+        events._send_blocking(layer, clients, [stock("location.E", 1), stock("location.F", 1)])
+        assert built == ["location.F"]
+        message = asyncio.run(asyncio.wait_for(layer.receive(channel), 5))
+        assert layer_message_bodies(message)[0]["seq"] == 1
+
+        # location.E was just read empty: its next commit is not handed over at all.
+        idle = _Broadcaster()
+        idle.submit(layer, [stock("location.E", 2)])
+        assert idle._thread is None and not idle._pending
+        # A followed stream in the commit: all of it goes to the thread, F's arrives.
+        mixed = _Broadcaster()
+        mixed.submit(layer, [stock("location.E", 3), stock("location.F", 2)])
+        mixed.drain()
+        message = asyncio.run(asyncio.wait_for(layer.receive(channel), 5))
+        assert [body["seq"] for body in layer_message_bodies(message)] == [2]
+        assert built == ["location.F", "location.F"]
+        # The empty reading is stale: the thread is woken and reads the group again.
+        time.sleep(0.35)
+        stale = _Broadcaster()
+        stale.submit(layer, [stock("location.E", 4)])
+        assert stale._thread is not None
+        stale.drain()
+        assert built == ["location.F", "location.F"]
+    finally:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
