@@ -8,13 +8,17 @@ file again while nothing the preview read has changed (services._preview_kept).
 Only what the write needs is kept: the variants to create or update with the rows they
 were compared against, and the stock differences. It is stored as plain tuples, lists
 and dicts (marshal, compressed): pickling the plan's dataclasses cost more CPU than the
-validation it saves (100k rows: 2.2 s to dump, 1.7 s to load).
+validation it saves (100k rows: 2.2 s to dump, 1.7 s to load). A preview may wait for
+its confirm across a deploy, and marshal's format is only that of one Python version: the
+stored plan starts with the PLAN_VERSION and the Python version that wrote it, and one
+written by any other is not used (the apply validates again).
 """
 
 from __future__ import annotations
 
 import contextlib
 import marshal
+import sys
 import zlib
 from decimal import Decimal
 from pathlib import PurePath
@@ -27,13 +31,17 @@ from apps.catalog.bulk import CatalogBulkPlan, ProductInput, VariantInput
 from .models import ImportJob
 from .validation import Preview, StockDiff
 
-# In the file's name: a plan written by another version of this module is never read.
-PLAN_VERSION = 1
+# Stored with the plan: one written by another version of this module is never used.
+PLAN_VERSION = 2
 MONEY_FIELDS = ("price", "compare_at_price", "cost")
 
 
 def plan_path(job: ImportJob) -> str:
-    return f"{PurePath(job.file).parent}/plan-v{PLAN_VERSION}.bin"
+    return f"{PurePath(job.file).parent}/plan.bin"
+
+
+def _written_by() -> tuple[int, tuple[int, int]]:
+    return (PLAN_VERSION, tuple(sys.version_info[:2]))
 
 
 def plan_store(job: ImportJob, preview: Preview) -> str:
@@ -41,6 +49,7 @@ def plan_store(job: ImportJob, preview: Preview) -> str:
     could not be stored: the apply then validates again)."""
     stock = preview.stock
     kept = (
+        _written_by(),
         preview.kind,
         preview.rows_total,
         None if preview.catalog_plan is None else _catalog_pack(preview.catalog_plan),
@@ -63,11 +72,15 @@ def plan_store(job: ImportJob, preview: Preview) -> str:
 
 def plan_load(path: str) -> Preview | None:
     """The preview kept at `path` with what its apply writes (no counts, errors or
-    samples: the job has them), or None when it is missing or unreadable."""
+    samples: the job has them), or None when it is missing, unreadable or written by
+    another version."""
     with contextlib.suppress(OSError, ValueError, EOFError, TypeError, zlib.error):
         with default_storage.open(path, "rb") as handle:
             # Written by plan_store into our own storage, never uploaded.
-            kind, rows_total, catalog, stock = marshal.loads(zlib.decompress(handle.read()))  # noqa: S302
+            kept = marshal.loads(zlib.decompress(handle.read()))  # noqa: S302
+        written_by, kind, rows_total, catalog, stock = kept
+        if written_by != _written_by():
+            return None
         preview = Preview(kind=kind, rows_total=rows_total)
         if catalog is not None:
             preview.catalog_plan = _catalog_unpack(catalog)

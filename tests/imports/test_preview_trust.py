@@ -3,9 +3,13 @@ nothing the preview read has changed since; any change in between (a price, a st
 count, a reservation, a permission, a catalog edit) makes it validate the file again
 against the database as it is."""
 
+import marshal
+import sys
+import zlib
 from decimal import Decimal
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
@@ -264,6 +268,41 @@ def test_an_unreadable_plan_is_validated_again(hq_admin, store_a, monkeypatch):
     job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
     assert calls == [job.pk]
     assert (job.status, job.count_create, job.stock_movements) == ("applied", 2, 2)
+
+
+def plan_rewritten(path: str, *, python: tuple[int, int]) -> None:
+    """The stored plan as the same PLAN_VERSION under another Python would have written it."""
+    with default_storage.open(path, "rb") as handle:
+        kept = marshal.loads(zlib.decompress(handle.read()))  # noqa: S302 (our own file)
+    default_storage.delete(path)
+    default_storage.save(
+        path, ContentFile(zlib.compress(marshal.dumps(((kept[0][0], python), *kept[1:]))))
+    )
+
+
+@pytest.mark.parametrize("written_by", ["an older plan version", "another python"])
+def test_a_plan_from_another_version_is_validated_again_with_the_same_writes(
+    hq_admin, store_a, monkeypatch, written_by
+):
+    applied(hq_admin, CATALOG)
+    Variant.objects.update(change_seq=0)
+    job = run(hq_admin, CHANGES)
+    job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=False)
+    calls = validations(monkeypatch)
+    from_plan = applied_then_rolled_back(job.pk)
+    assert calls == []
+
+    # A deploy between the preview and its confirm.
+    if written_by == "an older plan version":
+        monkeypatch.setattr(plans, "PLAN_VERSION", plans.PLAN_VERSION + 1)
+    else:
+        plan_rewritten(plan_path(job), python=(sys.version_info[0], sys.version_info[1] - 1))
+    assert plans.plan_load(job.preview_state["plan"]) is None
+    validated = applied_then_rolled_back(job.pk)
+
+    assert calls == [job.pk]
+    assert validated == from_plan
+    assert validated["job"] == ("applied", 2, 2, 0, 2)
 
 
 def test_a_plan_that_could_not_be_stored_is_validated_again(hq_admin, store_a, monkeypatch):
