@@ -137,10 +137,12 @@ def job_errors(request, job_id: int):
     job = _job(request, job_id)
     if not job.error_file or job.purged_at or not default_storage.exists(job.error_file):
         raise Http404("This import has no error file.")
+    try:
+        handle = default_storage.open(job.error_file, "rb")
+    except FileNotFoundError:  # purged since the check above
+        raise Http404("This import has no error file.") from None
     name = job.error_file.rsplit("/", 1)[-1]
-    return FileResponse(
-        default_storage.open(job.error_file, "rb"), as_attachment=True, filename=name
-    )
+    return FileResponse(handle, as_attachment=True, filename=name)
 
 
 def _download(data: bytes, filename: str, file_type: str) -> HttpResponse:

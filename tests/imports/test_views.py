@@ -1,11 +1,13 @@
 """The import screens: upload, preview, confirm, result, error file, list."""
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.urls import reverse
 
 from apps.catalog.models import Variant
+from apps.imports import views
 from apps.imports.models import ImportJob
 from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
 from tests.factories import VariantFactory
@@ -80,6 +82,30 @@ def test_confirm_skip_invalid_applies_good_rows_and_offers_error_file(hq_client)
         "sku,product_handle,product_name,price,barcode,category,errors",
         'TEE-2,tee,,"12,5O",,,"price: price `12,5O` is not a number"',
     ]
+
+
+def test_error_file_purged_while_being_sent_is_404(hq_client, monkeypatch):
+    upload(hq_client, csv_bytes(BAD_ROW))
+    job = ImportJob.objects.get()
+    hq_client.post(reverse("imports:confirm", args=[job.pk]), {"mode": "skip_invalid"})
+    job.refresh_from_db()
+    assert job.error_file
+
+    class PurgedMeanwhile:
+        """The storage, with the retention purge deleting the file right after the
+        view found it."""
+
+        def exists(self, name):
+            found = default_storage.exists(name)
+            default_storage.delete(name)
+            return found
+
+        def open(self, name, mode):
+            return default_storage.open(name, mode)
+
+    monkeypatch.setattr(views, "default_storage", PurgedMeanwhile())
+    assert hq_client.get(reverse("imports:errors", args=[job.pk])).status_code == 404
+    assert not default_storage.exists(job.error_file)
 
 
 def test_job_list_and_fragment_polling(hq_client, django_assert_max_num_queries):
