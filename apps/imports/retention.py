@@ -65,9 +65,11 @@ def _job_files_delete(job: ImportJob) -> None:
 
 
 def _cells_delete(cutoff: datetime) -> None:
-    """Parsed cells whose content no kept job has, written before the cutoff: a file
-    being validated right now may not have its sha256 on its job yet, but its cells
-    are new."""
+    """Parsed cells whose content no kept job has, written before the cutoff. A file
+    being validated right now may not have its sha256 on its job yet: cells it writes
+    now are newer than the cutoff, but the same bytes uploaded again after their jobs
+    were purged find their old cells, which may go while they are read. That only
+    costs a parse: _table_read_once reads the upload itself when its cells are missing."""
     kept = set(
         ImportJob.objects.filter(purged_at__isnull=True)
         .exclude(sha256="")

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .retention import import_files_purge
+from . import retention
 from .services import import_job_apply, import_job_validate
 
 
@@ -17,5 +17,5 @@ def import_apply(job_id: int) -> str:
 
 
 @shared_task(name="imports.files_purge")
-def import_purge() -> int:
-    return import_files_purge()
+def import_files_purge() -> int:
+    return retention.import_files_purge()

@@ -202,9 +202,12 @@ def test_the_page_of_a_purged_job_says_so(client, hq_admin):
 
 
 def test_beat_runs_the_purge_task(hq_admin):
-    assert settings.CELERY_BEAT_SCHEDULE["imports-files-purge"]["task"] == tasks.import_purge.name
+    assert (
+        settings.CELERY_BEAT_SCHEDULE["imports-files-purge"]["task"]
+        == tasks.import_files_purge.name
+    )
     job = finished_days_ago(applied(hq_admin, "BEAT"), 31)
 
-    assert tasks.import_purge.delay().get() == 1
+    assert tasks.import_files_purge.delay().get() == 1
 
     assert not default_storage.exists(job.file)
