@@ -514,7 +514,9 @@ def _preview_kept(job: ImportJob, *, actor) -> Preview | None:
     the stream of every location the file names are where they were when the preview
     began reading (every catalog change and every stock movement moves one of them), the
     same locations exist and the uploader may still import and manage the same ones. A
-    preview with something to write needs its stored plan (plans.plan_store)."""
+    preview with something to write needs its stored plan (plans.plan_store). The streams
+    are read, not locked: a sale committed between this check and the write is not seen,
+    the same window as validating again, which also reads before it writes."""
     state = job.preview_state or {}
     streams, locations = state.get("streams"), state.get("locations")
     if streams is None or locations is None:
