@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from itertools import islice
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 
 from django.db import connection
@@ -113,6 +114,8 @@ _MOVEMENT_COLUMNS = (
     "seq",
     "created_at",
 )
+# Lines per write to a COPY: one write per line costs a call into psycopg each.
+_COPY_LINES = 5000
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -384,21 +387,26 @@ def _insert_fresh(cursor, keys: list[tuple[int, int]], levels: dict, now: dateti
     whole batch rolls back)."""
     ids = _ids_take(cursor, "inventory_stocklevel", len(keys))
     updated = now.isoformat()
-    columns = ", ".join(_LEVEL_COLUMNS)
-    with cursor.cursor.copy(f"COPY inventory_stocklevel ({columns}) FROM STDIN") as copy:
-        lines = []
+
+    def lines() -> Iterator[str]:
         for pk, key in zip(ids, keys, strict=True):
             level = levels[key]
             level[0] = pk
-            lines.append(
+            yield (
                 f"{pk}\t{key[0]}\t{key[1]}\t{level[3]}\t{level[4]}\t{level[5]}\t"
                 f"{'t' if level[6] else 'f'}\t{level[7] if len(level) > 7 else 0}\t{updated}\n"
             )
-            if len(lines) >= 5000:
-                copy.write("".join(lines))
-                lines.clear()
-        if lines:
-            copy.write("".join(lines))
+
+    _copy(cursor, "inventory_stocklevel", _LEVEL_COLUMNS, lines())
+
+
+def _copy(cursor, table: str, columns: Sequence[str], lines: Iterable[str]) -> None:
+    """COPY `lines` (in COPY's text format, each ending in a newline) into the table,
+    sent to the server _COPY_LINES at a time."""
+    lines = iter(lines)
+    with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        while chunk := "".join(islice(lines, _COPY_LINES)):
+            copy.write(chunk)
 
 
 def _ids_take(cursor, table: str, count: int) -> list[int]:
@@ -477,24 +485,19 @@ def _copy_events(cursor, events, now) -> None:
     created = now.isoformat()
     # stream -> (its COPY text, its location code as a COPY-escaped JSON string)
     heads: dict[str, tuple[str, str]] = {}
-    with cursor.cursor.copy(
-        "COPY core_event (stream, seq, type, payload, created_at) FROM STDIN"
-    ) as copy:
-        lines = []
+
+    def lines() -> Iterator[str]:
         for stream, seq, code, sku, on_hand, reserved in events:
             head = heads.get(stream)
             if head is None:
                 head = heads[stream] = (_text(stream), _text(encode_basestring_ascii(code)))
-            lines.append(
+            yield (
                 f'{head[0]}\t{seq}\tstock\t{{"location": {head[1]}, '
                 f'"sku": {_text(encode_basestring_ascii(sku))}, "on_hand": {on_hand}, '
                 f'"reserved": {reserved}, "available": {on_hand - reserved}}}\t{created}\n'
             )
-            if len(lines) >= 5000:
-                copy.write("".join(lines))
-                lines.clear()
-        if lines:
-            copy.write("".join(lines))
+
+    _copy(cursor, "core_event", ("stream", "seq", "type", "payload", "created_at"), lines())
 
 
 def _movement_rows(ids, moves, levels, actor, reference_type, reference_id, now):
@@ -528,7 +531,6 @@ def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, 
     if not moves:
         return []
     ids = _ids_take(cursor, "inventory_movement", len(moves))
-    lines = []
     created = now.isoformat()
     constant = "\t".join(
         [
@@ -538,11 +540,11 @@ def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, 
             _nullable(actor.client_id),
         ]
     )
-    columns = ", ".join(_MOVEMENT_COLUMNS)
     # (reason, lot, serial, note) -> their COPY text with the constant columns: a batch
     # has a few distinct ones (an import: one), so no escaping per row.
     middles: dict[tuple, str] = {}
-    with cursor.cursor.copy(f"COPY inventory_movement ({columns}) FROM STDIN") as copy:
+
+    def lines() -> Iterator[str]:
         for pk, (key, change, old, new) in zip(ids, moves, strict=True):
             level = levels[key]
             extra = (change.reason, change.lot_id, change.serial, change.note)
@@ -552,13 +554,10 @@ def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, 
                     f"{_text(change.reason)}\t{constant}\t{_nullable(change.lot_id)}\t"
                     f"{_text(change.serial)}\t{_text(change.note)}"
                 )
-            lines.append(
+            yield (
                 f"{pk}\t{level[0]}\t{key[1]}\t{key[0]}\t{new[0] - old[0]}\t{new[1] - old[1]}\t"
                 f"{new[0]}\t{new[1]}\t{middle}\t{level[7]}\t{created}\n"
             )
-            if len(lines) >= 5000:
-                copy.write("".join(lines))
-                lines.clear()
-        if lines:
-            copy.write("".join(lines))
+
+    _copy(cursor, "inventory_movement", _MOVEMENT_COLUMNS, lines())
     return ids
