@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.events import event_append
-from apps.core.lookups import AnyOf, any_of_chunks
+from apps.core.lookups import AnyOf, any_of_chunks, array_literal
 
 from .models import Barcode, Category, LocationPrice, Product, Variant
 from .services import CATALOG_STREAM
@@ -228,14 +228,10 @@ def _pg_array(values) -> str:
     """A PostgreSQL array literal, to be cast (`%s::text[]`): psycopg dumps a list element
     by element in Python, which cost more than the statement on 100,000-row imports."""
     values = list(values)
-    if all(type(value) is str for value in values):
-        # Most columns: text with nothing to escape, quoted by one join (the checks
-        # below per value were most of a 100,000-row import's catalog write in Python).
-        plain = "".join(values)
-        if "\\" not in plain and '"' not in plain:
-            return '{"' + '","'.join(values) + '"}' if values else "{}"
-    elif all(type(value) is int for value in values):
-        return "{" + ",".join(map(str, values)) + "}"
+    if all(type(value) is str for value in values) or all(type(value) is int for value in values):
+        # Most columns (the checks below per value were most of a 100,000-row import's
+        # catalog write in Python).
+        return array_literal(values)
     items = []
     for value in values:
         if value is None:

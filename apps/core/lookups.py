@@ -58,8 +58,9 @@ def array_literal(values: list) -> str:
     per 100k-row import preview)."""
     if all(type(value) is int for value in values):
         return "{" + ",".join(map(str, values)) + "}"
-    return (
-        '{"'
-        + '","'.join(str(value).replace("\\", "\\\\").replace('"', '\\"') for value in values)
-        + '"}'
-    )
+    texts = list(map(str, values))
+    joined = "".join(texts)
+    if "\\" in joined or '"' in joined:
+        texts = [text.replace("\\", "\\\\").replace('"', '\\"') for text in texts]
+    # Nearly always nothing to escape: checked once on the whole instead of per value.
+    return '{"' + '","'.join(texts) + '"}'
