@@ -3,9 +3,13 @@ database): through Django's test Client, so server time only (no network, no bro
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+QUICK_PRODUCTS = 2_000
 
 
 @dataclass
@@ -23,6 +27,22 @@ class PageTiming:
     def p95_ms(self) -> float:
         ordered = sorted(self.timings_ms)
         return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def child_setup(quick: bool, *, products: int, build: Callable[[int], None]):
+    """Django set up on the bench database, migrated and filled by `build(products)`
+    (QUICK_PRODUCTS for a quick run); returns the products built, how many times to
+    time each page, and a signed-in head-office client."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omo_site.settings.base")
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    products = QUICK_PRODUCTS if quick else products
+    build(products)
+    return products, 10 if quick else 30, hq_client()
 
 
 def hq_client():

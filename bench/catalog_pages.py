@@ -17,12 +17,11 @@ benchmark's Django setup in the same `python -m bench` run.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
 from bench import _pg
-from bench._pages import hq_client, page_time
+from bench._pages import child_setup, page_time
 
 DB_NAME = _pg.db_name("omo_bench_catalog")
 TARGET_MS = 150.0
@@ -116,20 +115,10 @@ def _build(products: int) -> None:
 
 
 def child(quick: bool) -> list[dict]:
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "omo_site.settings.base")
-    django.setup()
-    from django.core.management import call_command
-
+    products, repeat, client = child_setup(quick, products=PRODUCTS, build=_build)
     from apps.catalog.models import Category, Product
     from apps.stores.models import Location
 
-    call_command("migrate", verbosity=0)
-    products = 2_000 if quick else PRODUCTS
-    _build(products)
-    repeat = 10 if quick else 30
-    client = hq_client()
     category = Category.objects.order_by("pk")[3]
     product = Product.objects.order_by("pk")[products // 2]
     location = Location.objects.order_by("code").first()

@@ -22,7 +22,7 @@ import sys
 import time
 
 from bench import _pg
-from bench._pages import hq_client, page_time
+from bench._pages import child_setup, page_time
 from bench._pg import run_child
 
 DB_NAME = _pg.db_name("omo_bench_stock_screen")
@@ -96,19 +96,11 @@ def _build(products: int) -> None:
 
 
 def child(quick: bool) -> list[dict]:
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    products, repeat, client = child_setup(quick, products=PRODUCTS, build=_build)
     from django.test import Client
 
     from apps.inventory.models import StockLevel
 
-    call_command("migrate", verbosity=0)
-    products = 2_000 if quick else PRODUCTS
-    _build(products)
-    repeat = 10 if quick else 30
-    client = hq_client()
     floor = page_time(Client(), "/accounts/login/", {}, repeat)
     middle = products // 2
     fragment = {"HTTP_HX_REQUEST": "true"}
