@@ -11,6 +11,8 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.http import FileResponse
 from django.urls import set_script_prefix
 
+from apps.core.events import server_loop
+
 # Idle request threads kept for reuse, per process; past it a finished one is let go.
 IDLE_THREADS_KEPT = 64
 
@@ -60,16 +62,23 @@ class SyncChainASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        # Live stock sent from the request's thread to the in-memory channel layer runs
+        # on this loop, which owns the layer's queues (apps.core.events.broadcast).
+        context.run(server_loop.set, loop)
         try:
             # A plain executor call, not sync_to_async: nothing async runs inside it (an
             # async view is run by Django with async_to_sync, on a loop of its own), so
             # asgiref's bookkeeping for calls back into this loop costs without use.
             response, messages = await loop.run_in_executor(
-                executor, contextvars.copy_context().run, self._respond, scope, body_file
+                executor, context.run, self._respond, scope, body_file
             )
             if messages is None:
-                await self._send_streaming(response, receive, send)
-                await loop.run_in_executor(executor, response.close)
+                try:
+                    await self._send_streaming(response, receive, send, executor, context)
+                finally:
+                    # On the request's thread: request_finished closes its connection.
+                    await loop.run_in_executor(executor, context.run, response.close)
             else:
                 for message in messages:
                     await send(message)
@@ -116,11 +125,14 @@ class SyncChainASGIHandler(ASGIHandler):
         )
         return {"type": "http.response.start", "status": response.status_code, "headers": headers}
 
-    async def _send_streaming(self, response, receive, send):
-        """Django's way: stop streaming when the client disconnects."""
+    async def _send_streaming(self, response, receive, send, executor, context):
+        """Django's way: stop streaming when the client disconnects. A sync iterator (a
+        FileResponse, a generator reading the database) is advanced on the request's
+        thread, a part per call, as under WSGI; Django's own way reads it whole on
+        asgiref's one thread per process, every worker's streams queued behind each other."""
         tasks = [
             asyncio.create_task(self.listen_for_disconnect(receive)),
-            asyncio.create_task(self.send_response(response, send)),
+            asyncio.create_task(self._send_parts(response, send, executor, context)),
         ]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:
@@ -128,3 +140,24 @@ class SyncChainASGIHandler(ASGIHandler):
                 task.cancel()
             with contextlib.suppress(RequestAborted, asyncio.CancelledError):
                 await task
+
+    async def _send_parts(self, response, send, executor, context):
+        await send(self._response_start(response))
+        if response.is_async:
+            parts = aiter(response)
+        else:
+            parts = self._parts_on(executor, context, iter(response.streaming_content))
+        async with contextlib.aclosing(parts):
+            async for part in parts:
+                for chunk, _ in self.chunk_bytes(part):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body"})
+
+    @staticmethod
+    async def _parts_on(executor, context, iterator):
+        loop = asyncio.get_running_loop()
+        end = object()
+        while (
+            part := await loop.run_in_executor(executor, context.run, next, iterator, end)
+        ) is not end:
+            yield part

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -518,15 +519,27 @@ _broadcaster = _Broadcaster()
 atexit.register(_broadcaster.drain)
 
 
+# The event loop of the ASGI server whose request is being answered, set by the HTTP
+# handler (omo_site.handlers) for the request's sync work.
+server_loop: ContextVar[asyncio.AbstractEventLoop | None] = ContextVar("server_loop", default=None)
+
+
 def broadcast(events: Iterable[Event]) -> None:
     """Send committed events to their streams' groups. Best effort: resume covers gaps."""
     layer = get_channel_layer()
     if layer is None:
         return
     if isinstance(layer, InMemoryChannelLayer):
-        # The in-process layer's queues belong to the server's event loop; asgiref runs
-        # this on that loop when called from a request's thread, so keep async_to_sync.
-        async_to_sync(_send_all)(layer, list(events))
+        # The in-process layer's queues (embedded mode) belong to the server's event loop
+        # and are not thread-safe: a request's thread has the sends run on that loop and
+        # waits for them. Other sync code (a command, a task run eagerly, a consumer's
+        # database call) has no request loop; async_to_sync runs them there, or on a loop
+        # of its own.
+        loop = server_loop.get()
+        if loop is not None and not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(_send_all(layer, list(events)), loop).result()
+        else:
+            async_to_sync(_send_all)(layer, list(events))
     else:
         _broadcaster.submit(layer, list(events))
 
