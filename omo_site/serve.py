@@ -69,6 +69,8 @@ def main() -> None:
     # uvicorn's own command line: it binds the address, then runs `Multiprocess` from its
     # module's namespace when there are several workers. (`uvicorn.main` the attribute is
     # the command; the module is reached by its name.)
+    # Replacing `uvicorn.main.Multiprocess` relies on uvicorn 0.54's internals (pinned
+    # ==0.54.0 in requirements): check it again on every uvicorn upgrade.
     uvicorn_main = importlib.import_module("uvicorn.main")
     uvicorn_main.Multiprocess = ReusePortMultiprocess
     uvicorn_main.main(prog_name="python -m omo_site.serve")

@@ -2,6 +2,7 @@
 call (omo_site.handlers): the same middleware still do the same things through it."""
 
 import json
+import threading
 
 import pytest
 from asgiref.sync import async_to_sync, iscoroutinefunction
@@ -134,7 +135,42 @@ async def _async_view(request):
     return HttpResponse(b"async", content_type="text/plain")
 
 
-urlpatterns = [path("streamed", _streamed), path("async", _async_view)]
+streamed_on = []  # (where, thread) of the last stream's view and parts
+
+
+def _parts(fail: bool):
+    from django.db import connection
+
+    try:
+        streamed_on.append(("part", threading.get_ident()))
+        with connection.cursor() as cursor:  # a database read inside the stream
+            cursor.execute("SELECT 1")
+        yield b"one "
+        if fail:
+            raise RuntimeError("stream failed")
+        while True:
+            streamed_on.append(("part", threading.get_ident()))
+            yield b"more "
+    finally:
+        streamed_on.append(("closed", threading.get_ident()))
+
+
+def _endless(request):
+    streamed_on[:] = [("view", threading.get_ident())]
+    return StreamingHttpResponse(_parts(fail=False), content_type="text/plain")
+
+
+def _failing(request):
+    streamed_on[:] = [("view", threading.get_ident())]
+    return StreamingHttpResponse(_parts(fail=True), content_type="text/plain")
+
+
+urlpatterns = [
+    path("streamed", _streamed),
+    path("async", _async_view),
+    path("endless", _endless),
+    path("failing", _failing),
+]
 
 
 @pytest.fixture
@@ -182,3 +218,64 @@ def test_an_async_view_is_still_answered(settings, signals_sent):
     assert status == 200
     assert content == b"async"
     assert signals_sent == ["started", "finished"]
+
+
+def _stream_scope(path):
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+
+
+def _request_thread_has_no_connection():
+    from django.db import connection
+
+    executor = django_asgi_app._idle[-1]  # the request's thread, back in the list
+    return executor.submit(lambda: connection.connection is None).result()
+
+
+def test_a_client_leaving_mid_stream_stops_it_on_the_request_thread(settings, signals_sent):
+    settings.ROOT_URLCONF = __name__
+
+    async def run():
+        communicator = ApplicationCommunicator(django_asgi_app, _stream_scope("/endless"))
+        await communicator.send_input({"type": "http.request", "body": b""})
+        assert (await communicator.receive_output(10))["status"] == 200
+        assert (await communicator.receive_output(10))["body"] == b"one "
+        await communicator.send_input({"type": "http.disconnect"})
+        await communicator.wait(10)
+
+    async_to_sync(run)()
+    view_thread = streamed_on[0][1]
+    # Every part was made, and the generator closed, on the request's own thread.
+    assert {thread for _, thread in streamed_on} == {view_thread}
+    assert streamed_on[-1][0] == "closed", streamed_on
+    assert signals_sent == ["started", "finished"]
+    assert _request_thread_has_no_connection()  # request_finished closed the stream's
+
+
+def test_a_stream_that_raises_is_still_closed_and_finished(settings, signals_sent):
+    settings.ROOT_URLCONF = __name__
+
+    async def run():
+        communicator = ApplicationCommunicator(django_asgi_app, _stream_scope("/failing"))
+        await communicator.send_input({"type": "http.request", "body": b""})
+        assert (await communicator.receive_output(10))["status"] == 200
+        assert (await communicator.receive_output(10))["body"] == b"one "
+        with pytest.raises(RuntimeError, match="stream failed"):
+            await communicator.wait(10)
+
+    async_to_sync(run)()
+    assert {thread for _, thread in streamed_on} == {streamed_on[0][1]}
+    assert signals_sent == ["started", "finished"]
+    assert _request_thread_has_no_connection()
