@@ -13,40 +13,14 @@ from django.urls import path
 
 from omo_site.asgi import django_asgi_app
 from omo_site.handlers import SyncChainASGIHandler
+from tests.asgi import http_exchange, http_scope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _request(method, path, *, body=b"", headers=(), query_string=b""):
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query_string,
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
-
-    async def run():
-        communicator = ApplicationCommunicator(django_asgi_app, scope)
-        await communicator.send_input({"type": "http.request", "body": body})
-        start = await communicator.receive_output(10)
-        content = b""
-        while True:
-            message = await communicator.receive_output(10)
-            content += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        await communicator.wait(10)  # the handler closes the response after sending it
-        return start["status"], {k.lower(): v for k, v in start["headers"]}, content
-
-    return async_to_sync(run)()
+    scope = http_scope(method, path, headers=headers, query_string=query_string)
+    return async_to_sync(http_exchange)(scope, body)
 
 
 def test_the_chain_is_the_sync_one():
@@ -221,20 +195,7 @@ def test_an_async_view_is_still_answered(settings, signals_sent):
 
 
 def _stream_scope(path):
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
+    return http_scope("GET", path)
 
 
 def _request_thread_has_no_connection():

@@ -9,11 +9,10 @@ import json
 import uuid
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
 from channels.db import database_sync_to_async
 
 from apps.inventory.models import StockLevel
-from omo_site.asgi import django_asgi_app
+from tests.asgi import http_exchange, http_scope
 from tests.factories import VariantFactory
 
 from .conftest import connect, receive, send, stock_receive
@@ -33,36 +32,13 @@ def tee(transactional_db):
 
 async def _post(path: str, body: dict, key: str) -> tuple[int, dict]:
     data = json.dumps(body).encode()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"authorization", f"Token {key}".encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(data)).encode()),
-        ],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
-    communicator = ApplicationCommunicator(django_asgi_app, scope)
-    await communicator.send_input({"type": "http.request", "body": data})
-    start = await communicator.receive_output(10)
-    content = b""
-    while True:
-        message = await communicator.receive_output(10)
-        content += message.get("body", b"")
-        if not message.get("more_body"):
-            break
-    await communicator.wait(10)
-    return start["status"], json.loads(content)
+    headers = [
+        (b"authorization", f"Token {key}".encode()),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+    ]
+    status, _, content = await http_exchange(http_scope("POST", path, headers=headers), data)
+    return status, json.loads(content)
 
 
 @pytest.mark.timeout(30)  # before the fix the request hung
