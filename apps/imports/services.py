@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.catalog.bulk import catalog_bulk_write
+from apps.catalog.bulk_write import catalog_bulk_write
 from apps.catalog.models import Barcode, LocationPrice, Product, Variant
 from apps.catalog.services import CATALOG_STREAM
 from apps.core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed

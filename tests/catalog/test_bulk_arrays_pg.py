@@ -1,12 +1,12 @@
 """The catalog bulk write passes its columns to PostgreSQL as array literals built in
-Python (catalog.bulk._pg_array): every value must come back exactly as it went in."""
+Python (catalog.bulk_write._pg_array): every value must come back exactly as it went in."""
 
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 
-from apps.catalog.bulk import _pg_array
+from apps.catalog.bulk_write import _pg_array
 from apps.catalog.models import Variant
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
