@@ -8,6 +8,7 @@ bulk_create's upsert (the same statement on SQLite).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -314,7 +315,9 @@ def _differences_write(differences: list[_Differences], barcode_arrays=None) -> 
         )
 
 
-def _write_postgresql(plan: CatalogBulkPlan, product_rows: list[tuple], now) -> list[int]:
+def _write_postgresql(
+    plan: CatalogBulkPlan, product_rows: list[tuple], now, meanwhile: Callable[[], Any] | None
+) -> list[int]:
     """One UNNEST upsert per PG_CHUNK rows. Building a statement's arrays is most of the
     write's Python; it runs on a worker thread while the server runs the statement
     before (psycopg releases the GIL while it waits), instead of the server waiting for
@@ -354,17 +357,22 @@ def _write_postgresql(plan: CatalogBulkPlan, product_rows: list[tuple], now) -> 
                 written += ids.values()
                 differences.append(worker.submit(_differences_pg, plan, chunk, ids))
         results = [future.result() for future in differences]
+        plan.variant_ids = variant_ids
+        after = worker.submit(meanwhile) if meanwhile is not None else None
+        _differences_write(
+            [d for d, _ in results], [arrays for _, arrays in results if arrays is not None]
+        )
+        if after is not None:
+            after.result()
     finally:
         # A failed statement leaves nothing for the queued builds to do.
         worker.shutdown(cancel_futures=True)
-    _differences_write(
-        [d for d, _ in results], [arrays for _, arrays in results if arrays is not None]
-    )
-    plan.variant_ids = variant_ids
     return sorted(written)
 
 
-def _write_portable(plan: CatalogBulkPlan, product_rows: list[tuple], now) -> list[int]:
+def _write_portable(
+    plan: CatalogBulkPlan, product_rows: list[tuple], now, meanwhile: Callable[[], Any] | None
+) -> list[int]:
     """bulk_create's upserts (SQLite)."""
     product_ids = {handle: row["id"] for handle, row in plan.existing_products.items()}
     products = [
@@ -423,12 +431,21 @@ def _write_portable(plan: CatalogBulkPlan, product_rows: list[tuple], now) -> li
         variant_ids.update(Variant.objects.filter(sku__in=chunk).values_list("sku", "id"))
     _differences_write([_differences(plan, changed, variant_ids)])
     plan.variant_ids = variant_ids
+    if meanwhile is not None:
+        meanwhile()
     return sorted({variant_ids[v.sku] for v in changed})
 
 
 @transaction.atomic
-def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
-    """Write the plan's differences; return the ids of variants created or changed."""
+def catalog_bulk_write(
+    *, plan: CatalogBulkPlan, meanwhile: Callable[[], Any] | None = None
+) -> list[int]:
+    """Write the plan's differences; return the ids of variants created or changed.
+
+    `meanwhile`, when given, is called once `plan.variant_ids` is complete, while the
+    barcodes and location prices are written: on PostgreSQL on the write's worker
+    thread, so it must not use the database (the caller's next Python work, overlapped
+    with the server's). Its exceptions propagate."""
     now = timezone.now()
     categories = _categories_ensure(
         {
@@ -440,5 +457,5 @@ def catalog_bulk_write(*, plan: CatalogBulkPlan) -> list[int]:
     )
     product_rows = _product_rows(plan, categories)
     if connection.vendor == "postgresql":
-        return _write_postgresql(plan, product_rows, now)
-    return _write_portable(plan, product_rows, now)
+        return _write_postgresql(plan, product_rows, now, meanwhile)
+    return _write_portable(plan, product_rows, now, meanwhile)

@@ -18,6 +18,7 @@ import marshal
 import uuid
 import zlib
 from collections import defaultdict
+from operator import attrgetter
 from pathlib import PurePath
 
 from celery import current_app
@@ -59,6 +60,7 @@ STOCK_BATCH = 5000
 STOCK_BATCH_BULK = 25_000
 # Past this many rows an applied import refreshes the planner's statistics at once.
 ANALYZE_AFTER_ROWS = 10_000
+BY_VARIANT = attrgetter("variant_id")
 UNEXPECTED_VALIDATE = (
     "This file could not be checked because of an unexpected error (it has been logged). "
     "Nothing was written: check the file and upload it again."
@@ -560,42 +562,69 @@ def statistics_refresh() -> None:
         logger.warning("import: ANALYZE after the apply failed", exc_info=True)
 
 
-def _write(job: ImportJob, preview: Preview) -> int:
-    total = preview.rows_total
-    _progress_write(job, 0, total)
-    if preview.catalog_plan is not None:
-        catalog_bulk_write(plan=preview.catalog_plan)
-        _progress_write(job, total // 2 if preview.stock else total, total)
-    if not preview.stock:
-        return 0
-    skus = {diff.sku for diff in preview.stock}
-    # The catalog write knows the ids of its variants; only the others are read.
-    known = preview.catalog_plan.variant_ids if preview.catalog_plan is not None else {}
-    # The new SKUs' levels are created in one write with their balances (ledger_bulk).
-    created = preview.catalog_plan.created_variant_ids if preview.catalog_plan is not None else ()
-    ids: dict[str, int] = {sku: known[sku] for sku in skus if sku in known}
-    sku_list = sorted(skus - set(ids))
-    for start in range(0, len(sku_list), 4000):
-        ids.update(
-            Variant.objects.filter(sku__in=sku_list[start : start + 4000]).values_list("sku", "id")
-        )
+def _stock_changes(stock, ids: dict[str, int]):
+    """The stock differences as StockChanges by location, each location's in variant
+    order (the ledger's lock order), for those whose SKU is in `ids`; and the
+    differences whose SKU is not."""
     by_location: dict[int, list[StockChange]] = defaultdict(list)
-    for diff in preview.stock:
+    unknown = []
+    for diff in stock:
+        variant_id = ids.get(diff.sku)
+        if variant_id is None:
+            unknown.append(diff)
+            continue
         by_location[diff.location_id].append(
             StockChange(
-                variant_id=ids[diff.sku],
+                variant_id=variant_id,
                 location_id=diff.location_id,
                 reason="import",
                 on_hand=diff.delta,
             )
         )
+    for changes in by_location.values():
+        changes.sort(key=BY_VARIANT)  # stable: one variant's rows keep the file's order
+    return by_location, unknown
+
+
+def _write(job: ImportJob, preview: Preview) -> int:
+    total = preview.rows_total
+    _progress_write(job, 0, total)
+    plan = preview.catalog_plan
+    built = []
+    if plan is not None:
+        # The catalog write knows the ids of its variants: their stock changes are built
+        # while it writes their barcodes (Python beside the server, not after it).
+        catalog_bulk_write(
+            plan=plan,
+            meanwhile=(lambda: built.append(_stock_changes(preview.stock, plan.variant_ids)))
+            if preview.stock
+            else None,
+        )
+        _progress_write(job, total // 2 if preview.stock else total, total)
+    if not preview.stock:
+        return 0
+    by_location, unknown = built[0] if built else _stock_changes(preview.stock, {})
+    # Only the ids of the others are read.
+    missing = sorted({diff.sku for diff in unknown})
+    ids: dict[str, int] = {}
+    for start in range(0, len(missing), 4000):
+        ids.update(
+            Variant.objects.filter(sku__in=missing[start : start + 4000]).values_list("sku", "id")
+        )
+    found, not_found = _stock_changes(unknown, ids)
+    if not_found:
+        raise KeyError(not_found[0].sku)  # a SKU the validation found has gone
+    for location_id, changes in found.items():
+        by_location[location_id] += changes
+        by_location[location_id].sort(key=BY_VARIANT)
+    # The new SKUs' levels are created in one write with their balances (ledger_bulk).
+    created = plan.created_variant_ids if plan is not None else ()
     actor = Actor.of(job.uploaded_by)
     written = 0
     size = STOCK_BATCH_BULK if connection.vendor == "postgresql" else STOCK_BATCH
     batches = [
         changes[start : start + size]
-        for location_id in sorted(by_location)
-        for changes in [sorted(by_location[location_id], key=lambda c: c.variant_id)]
+        for _, changes in sorted(by_location.items())
         for start in range(0, len(changes), size)
     ]
     for number, batch in enumerate(batches, start=1):

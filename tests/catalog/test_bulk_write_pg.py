@@ -191,3 +191,32 @@ def test_a_failing_chunk_writes_nothing(catalog, monkeypatch):
 
     assert _snapshot() == before
     assert threading.active_count() == threads
+
+
+def test_meanwhile_runs_beside_the_last_writes_with_every_id(catalog):
+    products, variants = _inputs(catalog)
+    plan = catalog_bulk_plan(products=products, variants=variants)
+    seen = []
+
+    catalog_bulk_write(
+        plan=plan,
+        meanwhile=lambda: seen.append((threading.get_ident(), dict(plan.variant_ids))),
+    )
+
+    [(thread, ids)] = seen
+    assert thread != threading.get_ident()  # the write's worker, not this thread
+    assert ids == dict(Variant.objects.filter(sku__in=plan.outcome).values_list("sku", "id"))
+
+
+def test_a_failing_meanwhile_writes_nothing(catalog):
+    before = _snapshot()
+    products, variants = _inputs(catalog)
+    plan = catalog_bulk_plan(products=products, variants=variants)
+
+    def fail():
+        raise LookupError("stock changes")
+
+    with pytest.raises(LookupError):
+        catalog_bulk_write(plan=plan, meanwhile=fail)
+
+    assert _snapshot() == before
