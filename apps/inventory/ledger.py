@@ -37,7 +37,7 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 
 from apps.catalog.models import Variant
-from apps.core.errors import InsufficientStock, ValidationFailed
+from apps.core.errors import InsufficientStock, NotFound, ValidationFailed
 from apps.core.events import (
     PendingEvent,
     broadcast,
@@ -115,16 +115,13 @@ def levels_lock(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockL
     locked = _select_for_update(by_location)
     missing = [key for key in wanted if key not in locked]
     if missing:
-        location_ids = {location_id for location_id, _ in missing}
-        policies = dict(
-            Location.objects.filter(pk__in=location_ids).values_list("pk", "allows_negative_stock")
-        )
+        locations = locations_lock({location_id for location_id, _ in missing})
         StockLevel.objects.bulk_create(
             [
                 StockLevel(
                     location_id=location_id,
                     variant_id=variant_id,
-                    negative_allowed=policies.get(location_id, True),
+                    negative_allowed=locations[location_id][1],
                 )
                 for location_id, variant_id in missing
             ],
@@ -138,6 +135,41 @@ def levels_lock(keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], StockL
             again[location_id].append(variant_id)
         locked.update(_select_for_update(again))
     return locked
+
+
+_LOCATIONS_LOCK_SQL = """
+SELECT id, code, allows_negative_stock FROM stores_location
+ WHERE id = ANY(%s::bigint[]) ORDER BY id FOR KEY SHARE
+"""
+
+
+def locations_lock(location_ids: Collection[int]) -> dict[int, tuple[str, bool]]:
+    """id -> (code, allows_negative_stock) of these locations, whose rows stay locked FOR
+    KEY SHARE until commit, for a writer about to create levels there: what the level's
+    foreign key check did (StockLevel.location has none), so a location cannot be
+    deleted under a level being created (location_delete locks it first). One query.
+
+    Raises NotFound naming the unknown ids, before anything is written."""
+    ordered = sorted(location_ids)
+    if not ordered:
+        return {}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_LOCATIONS_LOCK_SQL, [ordered])
+            rows = cursor.fetchall()
+    else:  # a write locks the whole database
+        rows = Location.objects.filter(pk__in=ordered).values_list(
+            "pk", "code", "allows_negative_stock"
+        )
+    found = {pk: (code, negative_allowed) for pk, code, negative_allowed in rows}
+    if len(found) != len(ordered):
+        raise unknown_locations(set(ordered) - found.keys())
+    return found
+
+
+def unknown_locations(location_ids: Collection[int]) -> NotFound:
+    listed = ", ".join(str(location_id) for location_id in sorted(location_ids))
+    return NotFound(f"No location with id {listed}: no stock can be kept there.")
 
 
 def _select_for_update(by_location: dict[int, list[int]]) -> dict[tuple[int, int], StockLevel]:
@@ -209,9 +241,10 @@ def stock_apply(
     for review (apps.sales.services).
 
     Raises ValidationFailed (a zero change, more than QUANTITY_MAX units, releasing more
-    than is reserved) and
-    InsufficientStock with extra {"lines": [{"sku", "requested", "available"}]}.
-    Either way the balances are as before.
+    than is reserved),
+    InsufficientStock with extra {"lines": [{"sku", "requested", "available"}]} and
+    NotFound (a level to create at a location that does not exist: no foreign key
+    constraint refuses it, see StockLevel.location). Either way the balances are as before.
 
     `created_variant_ids`: variants inserted earlier in this same transaction (an
     import's new SKUs); a big batch creates their levels in one write (ledger_bulk).

@@ -216,17 +216,29 @@ def stock_apply_bulk(
     others are created empty before (a racing creator must be waited for while no
     stream is held) and updated like the existing ones.
     """
-    from .ledger import AppliedStock, Shortfall, change_rule, insufficient_stock
+    from .ledger import (
+        AppliedStock,
+        Shortfall,
+        change_rule,
+        insufficient_stock,
+        unknown_locations,
+    )
 
     now = timezone.now()
     wanted = sorted({(c.location_id, c.variant_id) for c in changes})
+    location_ids = sorted({key[0] for key in wanted})
     with connection.cursor() as cursor:
+        # Locked FOR KEY SHARE until commit, like ledger.locations_lock: the levels'
+        # location has no foreign key constraint, so this is what keeps a location from
+        # being deleted under the levels created here, and what refuses an unknown one.
         cursor.execute(
             "SELECT id, code, allows_negative_stock FROM stores_location"
-            " WHERE id = ANY(%s::bigint[])",
-            [_ints(sorted({key[0] for key in wanted}))],
+            " WHERE id = ANY(%s::bigint[]) ORDER BY id FOR KEY SHARE",
+            [_ints(location_ids)],
         )
         locations = {row[0]: row[1:] for row in cursor.fetchall()}
+        if len(locations) != len(location_ids):
+            raise unknown_locations(set(location_ids) - locations.keys())
         # [id, location_id, variant_id, on_hand, reserved, reorder_point, negative_allowed]
         levels = _lock(cursor, wanted)
         missing = [key for key in wanted if key not in levels]
@@ -236,9 +248,7 @@ def stock_apply_bulk(
             fresh = [key for key in missing if key[1] in created]
             missing = [key for key in missing if key[1] not in created]
             for key in fresh:
-                # An unknown location fails the level's foreign key at commit, as before.
-                negative_allowed = locations.get(key[0], (None, True))[1]
-                levels[key] = [None, key[0], key[1], 0, 0, 0, negative_allowed]
+                levels[key] = [None, key[0], key[1], 0, 0, 0, locations[key[0]][1]]
         if missing:
             cursor.execute(
                 _CREATE_SQL, [now, _ints(k[0] for k in missing), _ints(k[1] for k in missing)]

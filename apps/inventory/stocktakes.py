@@ -94,8 +94,10 @@ def stocktake_start(*, location: Location, actor, note: str = "") -> Stocktake:
     if not location_list_visible(actor).filter(pk=location.pk).exists():
         raise NotFound(f"No location {location.code!r}.")
     _require_manager(actor, location)
-    # Serialises two managers pressing "start" together at the same location.
-    Location.objects.select_for_update().filter(pk=location.pk).first()
+    # Serialises two managers pressing "start" together at the same location. NO KEY:
+    # not to wait for a stock write creating levels there, which holds the row FOR KEY
+    # SHARE until its commit (ledger.locations_lock; an import's apply, seconds).
+    Location.objects.select_for_update(no_key=True).filter(pk=location.pk).first()
     running = Stocktake.objects.filter(location=location, status=Status.COUNTING).first()
     if running is not None:
         raise Conflict(

@@ -2,7 +2,7 @@ import pytest
 from django.db import transaction
 
 from apps.catalog.models import Product, Variant
-from apps.core.errors import InsufficientStock
+from apps.core.errors import InsufficientStock, NotFound
 from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
 from apps.inventory.models import Movement, StockLevel
 
@@ -108,3 +108,19 @@ def test_no_negative_sale_of_reserved_units_cuts_reserved_and_raises_a_discrepan
         "sale",
         "SA1-000002",
     )
+
+
+def test_unknown_location_is_refused_and_nothing_is_written(variant, store_a):
+    # No foreign key constraint on the level's location: stock_apply refuses it itself.
+    apply(StockChange(variant.pk, store_a.pk, Reason.RECEIPT, on_hand=2))
+    with transaction.atomic():
+        with pytest.raises(NotFound, match=r"^No location with id 1000000000: "):
+            stock_apply(
+                changes=[
+                    StockChange(variant.pk, store_a.pk, Reason.RECEIPT, on_hand=1),
+                    StockChange(variant.pk, 10**9, Reason.RECEIPT, on_hand=1),
+                ],
+                actor=Actor(),
+            )
+        assert list(StockLevel.objects.values_list("location_id", "on_hand")) == [(store_a.pk, 2)]
+        assert Movement.objects.count() == 1

@@ -13,7 +13,7 @@ from django.db import transaction
 
 import apps.inventory.ledger_bulk as ledger_bulk
 from apps.catalog.models import Product, Variant
-from apps.core.errors import InsufficientStock, ValidationFailed
+from apps.core.errors import InsufficientStock, NotFound, ValidationFailed
 from apps.core.models import Event, Stream
 from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
 from apps.inventory.models import Discrepancy, Lot, Movement, StockLevel
@@ -247,3 +247,38 @@ def test_bulk_path_refuses_like_the_portable_path(
     assert isinstance(portable, tuple)
     assert bulk == portable
     assert Movement.objects.filter(reason=Reason.IMPORT).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("minimum", "hinted"),
+    [(10**9, False), (1, False), (1, True)],
+    ids=["portable", "bulk", "bulk-created-variants"],
+)
+def test_unknown_location_is_refused_before_anything_is_written(stock, minimum, hinted):
+    # StockLevel.location has no foreign key constraint: stock_apply itself refuses a
+    # location that does not exist, on every path, instead of creating levels there.
+    a, variants = stock["a"], stock["variants"]
+    unknown = 10**9
+    changes = [StockChange(v.pk, a.pk, Reason.IMPORT, on_hand=2) for v in variants]
+    changes += [StockChange(v.pk, unknown, Reason.IMPORT, on_hand=3) for v in variants[30:]]
+
+    def state():
+        return (
+            list(StockLevel.objects.order_by("id").values_list("id", "on_hand", "reserved")),
+            Movement.objects.count(),
+            Event.objects.count(),
+            list(Stream.objects.order_by("name").values_list("name", "last_seq")),
+        )
+
+    before = state()
+    with (
+        mock.patch.object(ledger_bulk, "BULK_MIN_CHANGES", minimum),
+        transaction.atomic(),
+    ):
+        with pytest.raises(NotFound) as refused:
+            stock_apply(changes=changes, actor=Actor(), **_created(stock, hinted))
+        # Refused before any write, not by a failure the caller's transaction must undo.
+        assert state() == before
+    assert refused.value.code == "not_found"
+    assert refused.value.detail == f"No location with id {unknown}: no stock can be kept there."
+    assert state() == before
