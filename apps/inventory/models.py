@@ -15,17 +15,26 @@ class StockLevel(models.Model):
     # is read-only), every writer creates levels for variants it read or inserted, and
     # check_stock reports a level whose variant is missing. The deferred check cost
     # every new level at COMMIT (100,000 in a first catalog import, ~1 s of the server).
-    # The location's constraint stays: a location can be deleted in the admin.
     variant = models.ForeignKey(
         "catalog.Variant",
         on_delete=models.PROTECT,
         related_name="stock_levels",
         db_constraint=False,
     )
-    # No index of its own: stock_level_unique and stock_level_location_seq lead with it,
-    # and a level's row is rewritten (every index) by each stock change.
+    # No foreign key constraint either (its deferred check cost every new level at
+    # COMMIT, 300,000 in a first catalog import at 3 locations): whoever creates a level
+    # locks its location's row FOR KEY SHARE and refuses an unknown one (ledger
+    # levels_lock, ledger_bulk), location_delete locks that row before Django's PROTECT
+    # check, which therefore sees every level, and check_stock reports a level whose
+    # location is missing. No index of its own: stock_level_unique and
+    # stock_level_location_seq lead with it, and a level's row is rewritten (every
+    # index) by each stock change.
     location = models.ForeignKey(
-        "stores.Location", on_delete=models.PROTECT, related_name="stock_levels", db_index=False
+        "stores.Location",
+        on_delete=models.PROTECT,
+        related_name="stock_levels",
+        db_index=False,
+        db_constraint=False,
     )
     on_hand = models.IntegerField(default=0)
     reserved = models.IntegerField(default=0)
@@ -130,6 +139,14 @@ class Movement(models.Model):
     reference_id = models.CharField(max_length=64, blank=True)
     # Mostly empty (a movement has a user or a client, rarely a lot): indexed only where
     # set (movement_actor_user/_client, movement_lot), for the PROTECT checks on delete.
+    # No foreign key constraints: PostgreSQL queues the deferred check of each for every
+    # ledger row, even a NULL one (0.35 s at COMMIT for 283,000 rows), and a set one
+    # costs a lookup each (~0.9 s for an import by a user). The writer takes the actor
+    # from the request's authenticated principal and the lot from a row it read or
+    # created; a user, client or lot with ledger rows is still refused deletion by
+    # Django's PROTECT check (a lot is never deleted: its admin is read-only; a client is
+    # revoked, not deleted), and check_stock reports a ledger row whose actor or lot is
+    # missing.
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -137,6 +154,7 @@ class Movement(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     actor_client = models.ForeignKey(
         "accounts.ApiClient",
@@ -145,6 +163,7 @@ class Movement(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     lot = models.ForeignKey(
         "inventory.Lot",
@@ -153,6 +172,7 @@ class Movement(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     serial = models.CharField(max_length=100, blank=True)
     note = models.CharField(max_length=255, blank=True)

@@ -2,7 +2,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from apps.inventory.models import LotLevel, StockLevel
+from apps.inventory.models import Lot, LotLevel, Movement, StockLevel
 from apps.inventory.services import SellLine, stock_receive, stock_reserve, stock_sell
 from tests.factories import VariantFactory
 
@@ -35,8 +35,9 @@ def test_clean_ledger_exits_zero_with_a_summary(stocked, capsys):
 
 
 def test_check_is_one_query_per_check_whatever_the_size(stocked, django_assert_num_queries):
-    # Four checks (ledger, lots, ledger rows' level, levels' variant) and the summary count.
-    with django_assert_num_queries(5):
+    # Five checks (ledger, lots, ledger rows' level, levels' variant and location, ledger
+    # rows' actor and lot) and the summary count.
+    with django_assert_num_queries(6):
         call_command("check_stock")
 
 
@@ -121,3 +122,79 @@ def test_level_whose_variant_is_missing_is_named(stocked, store_b, capsys):
     out = capsys.readouterr().out
     assert f"LEVEL WITHOUT VARIANT id={level.pk} variant={10**9} location={store_b.pk}" in out
     assert "MOVEMENT MISMATCH" not in out
+
+
+def test_level_whose_location_is_missing_is_named(stocked, store_b, capsys):
+    # StockLevel.location has no constraint: check_stock is what would notice a level
+    # whose location is gone.
+    tee, _ = stocked
+    level = StockLevel.objects.get(location=store_b, variant=tee)
+    with connection.cursor() as cursor:
+        # Its ledger rows follow it, so only the missing location is wrong.
+        cursor.execute(
+            "UPDATE inventory_stocklevel SET location_id = %s WHERE id = %s", [10**9, level.pk]
+        )
+        cursor.execute(
+            "UPDATE inventory_movement SET location_id = %s WHERE level_id = %s",
+            [10**9, level.pk],
+        )
+    with pytest.raises(CommandError, match="1 stock level"):
+        call_command("check_stock")
+    out = capsys.readouterr().out
+    assert f"LEVEL WITHOUT LOCATION id={level.pk} variant={tee.pk} location={10**9}" in out
+    assert "LEVEL WITHOUT VARIANT" not in out
+    assert "MOVEMENT MISMATCH" not in out
+
+
+def test_level_without_variant_nor_location_is_one_problem_named_twice(stocked, store_b, capsys):
+    tee, _ = stocked
+    level = StockLevel.objects.get(location=store_b, variant=tee)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE inventory_stocklevel SET variant_id = %s, location_id = %s WHERE id = %s",
+            [10**9, 10**9 + 1, level.pk],
+        )
+        cursor.execute(
+            "UPDATE inventory_movement SET variant_id = %s, location_id = %s WHERE level_id = %s",
+            [10**9, 10**9 + 1, level.pk],
+        )
+    with pytest.raises(CommandError, match="1 stock level"):
+        call_command("check_stock")
+    out = capsys.readouterr().out
+    names = f"id={level.pk} variant={10**9} location={10**9 + 1}"
+    assert f"LEVEL WITHOUT VARIANT {names}" in out
+    assert f"LEVEL WITHOUT LOCATION {names}" in out
+
+
+@pytest.mark.parametrize(
+    ("column", "label", "name"),
+    [
+        ("actor_user_id", "USER", "user"),
+        ("actor_client_id", "CLIENT", "client"),
+        ("lot_id", "LOT", "lot"),
+    ],
+)
+def test_ledger_row_whose_actor_or_lot_is_missing_is_named(stocked, column, label, name, capsys):
+    # Movement.actor_user / actor_client / lot have no constraint: check_stock is what
+    # would notice a ledger row naming one that is gone.
+    movement = Movement.objects.order_by("id").first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE inventory_movement SET {column} = %s WHERE id = %s",  # noqa: S608
+            [10**9, movement.pk],
+        )
+    with pytest.raises(CommandError, match="1 stock level"):
+        call_command("check_stock")
+    out = capsys.readouterr().out
+    assert out.splitlines() == [f"MOVEMENT WITHOUT {label} id={movement.pk} {name}={10**9}"]
+
+
+def test_ledger_rows_naming_existing_actors_and_lots_are_clean(stocked, hq_admin, device_a, capsys):
+    client, _ = device_a
+    _, cream = stocked
+    lot = Lot.objects.get(variant=cream)
+    movements = list(Movement.objects.order_by("id"))
+    Movement.objects.filter(pk=movements[0].pk).update(actor_user=hq_admin)
+    Movement.objects.filter(pk=movements[1].pk).update(actor_client=client)
+    assert Movement.objects.filter(lot=lot).exists()  # the lot receipt names its lot
+    assert run(capsys).strip() == "check_stock: 3 stock levels match their ledger."
