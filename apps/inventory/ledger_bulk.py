@@ -17,9 +17,10 @@ with set-based SQL instead of the ORM:
   transaction can see those variants, so none can be creating their levels and make us
   wait while we hold a stream: an import's first load writes each level once instead of
   inserting it empty and rewriting it, every index twice);
-- the created variants' levels, events and movements written with COPY (level and
-  movement ids are taken from their sequences first, so the returned movements carry
-  their pk like `bulk_create`'s, and name their level's).
+- the created variants' levels, events and movements written with COPY in its binary
+  format, each row packed by one struct call (level and movement ids are taken from
+  their sequences first, so the returned movements carry their pk like
+  `bulk_create`'s, and name their level's).
 
 The returned movements and levels are built as model instances only when a caller reads
 them: an import only counts them, and 300,000 instances cost seconds.
@@ -27,8 +28,9 @@ them: an import only counts them, and 300,000 instances cost seconds.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 
@@ -114,26 +116,46 @@ _MOVEMENT_COLUMNS = (
     "seq",
     "created_at",
 )
-# Lines per write to a COPY: one write per line costs a call into psycopg each.
-_COPY_LINES = 5000
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+# Rows per write to a COPY: one write per row costs a call into psycopg each.
+_COPY_ROWS = 5000
+# COPY's binary format (PostgreSQL's "COPY ... Binary Format"): a signature, flags and
+# header extension length, then per row its field count (int16) and per field its byte
+# length (int32, -1 for NULL) and value (network byte order), then -1 (int16). Compared
+# with the text format, the server stores numbers and timestamps as sent instead of
+# parsing them (0.31 s of the server in a 283,000-change import), and one struct call
+# packs a row's numbers (less Python than formatting them as text; psycopg's
+# write_row, two Python calls per row, was more).
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_TRAILER = struct.pack(">h", -1)
+_NULL = struct.pack(">i", -1)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # a timestamptz is microseconds from here
+# A new level: field count, then (length, value) for id, location_id, variant_id,
+# on_hand, reserved, reorder_point, negative_allowed, seq (updated_at follows).
+_LEVEL_ROW = struct.Struct(">h" + "iq" * 3 + "ii" * 3 + "i?" + "iq")
+# A movement: field count, then (length, value) for id, level_id, variant_id,
+# location_id, delta_on_hand, delta_reserved, on_hand_after, reserved_after.
+_MOVEMENT_HEAD = struct.Struct(">h" + "iq" * 4 + "ii" * 4)
+_INT8 = struct.Struct(">iq")
+_INT4 = struct.Struct(">i")
 
 
-def _text(value: str) -> str:
-    """A value for COPY's text format."""
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_ESCAPES)
-    return value
+def _int8(value: int | None) -> bytes:
+    return _NULL if value is None else _INT8.pack(8, value)
+
+
+def _text(value: str) -> bytes:
+    data = value.encode()
+    return _INT4.pack(len(data)) + data
+
+
+def _timestamp(value: datetime) -> bytes:
+    return _int8((value - _EPOCH) // timedelta(microseconds=1))
 
 
 def _ints(values) -> str:
     """An integer array literal (`%s::bigint[]`): psycopg dumps a list element by element
     in Python, several times slower for 100,000s of values."""
     return "{" + ",".join(map(str, values)) + "}"
-
-
-def _nullable(value: int | None) -> str:
-    return "\\N" if value is None else str(value)
 
 
 class _Lazy(Sequence):
@@ -396,27 +418,32 @@ def _insert_fresh(cursor, keys: list[tuple[int, int]], levels: dict, now: dateti
     could conflict, and none can see these variants (a conflict is an error, and the
     whole batch rolls back)."""
     ids = _ids_take(cursor, "inventory_stocklevel", len(keys))
-    updated = now.isoformat()
+    updated = _timestamp(now)
+    pack = _LEVEL_ROW.pack
 
-    def lines() -> Iterator[str]:
+    def rows() -> Iterator[bytes]:
         for pk, key in zip(ids, keys, strict=True):
             level = levels[key]
             level[0] = pk
-            yield (
-                f"{pk}\t{key[0]}\t{key[1]}\t{level[3]}\t{level[4]}\t{level[5]}\t"
-                f"{'t' if level[6] else 'f'}\t{level[7] if len(level) > 7 else 0}\t{updated}\n"
-            )
+            seq = level[7] if len(level) > 7 else 0
+            yield pack(
+                9, 8, pk, 8, key[0], 8, key[1], 4, level[3], 4, level[4], 4, level[5],
+                1, level[6], 8, seq,
+            ) + updated  # fmt: skip
 
-    _copy(cursor, "inventory_stocklevel", _LEVEL_COLUMNS, lines())
+    _copy(cursor, "inventory_stocklevel", _LEVEL_COLUMNS, rows())
 
 
-def _copy(cursor, table: str, columns: Sequence[str], lines: Iterable[str]) -> None:
-    """COPY `lines` (in COPY's text format, each ending in a newline) into the table,
-    sent to the server _COPY_LINES at a time."""
-    lines = iter(lines)
-    with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        while chunk := "".join(islice(lines, _COPY_LINES)):
+def _copy(cursor, table: str, columns: Sequence[str], rows: Iterable[bytes]) -> None:
+    """COPY `rows` (each in COPY's binary format, in `columns`' order) into the table,
+    sent to the server _COPY_ROWS at a time."""
+    rows = iter(rows)
+    names = ", ".join(columns)
+    with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(_SIGNATURE)
+        while chunk := b"".join(islice(rows, _COPY_ROWS)):
             copy.write(chunk)
+        copy.write(_TRAILER)
 
 
 def _ids_take(cursor, table: str, count: int) -> list[int]:
@@ -491,23 +518,30 @@ def _payload(code: str, sku: str, on_hand: int, reserved: int) -> dict:
 
 def _copy_events(cursor, events, now) -> None:
     """COPY the events; each payload's JSON written by one f-string (json.dumps of a
-    dict per event was most of this function), with the same keys as `_payload`."""
-    created = now.isoformat()
-    # stream -> (its COPY text, its location code as a COPY-escaped JSON string)
-    heads: dict[str, tuple[str, str]] = {}
+    dict per event was most of this function), with the same keys as `_payload`. A
+    jsonb value's binary format is a version byte (1) and the JSON text."""
+    # The type and created_at, the same for every row.
+    tail = _timestamp(now)
+    kind = _text("stock")
+    # stream -> (the row's field count and stream, its location code as a JSON string)
+    heads: dict[str, tuple[bytes, str]] = {}
+    pack_seq, pack_length = _INT8.pack, _INT4.pack
 
-    def lines() -> Iterator[str]:
+    def rows() -> Iterator[bytes]:
         for stream, seq, code, sku, on_hand, reserved in events:
             head = heads.get(stream)
             if head is None:
-                head = heads[stream] = (_text(stream), _text(encode_basestring_ascii(code)))
-            yield (
-                f'{head[0]}\t{seq}\tstock\t{{"location": {head[1]}, '
-                f'"sku": {_text(encode_basestring_ascii(sku))}, "on_hand": {on_hand}, '
-                f'"reserved": {reserved}, "available": {on_hand - reserved}}}\t{created}\n'
+                head = heads[stream] = (b"\x00\x05" + _text(stream), encode_basestring_ascii(code))
+            payload = (
+                f'\x01{{"location": {head[1]}, "sku": {encode_basestring_ascii(sku)}, '
+                f'"on_hand": {on_hand}, "reserved": {reserved}, '
+                f'"available": {on_hand - reserved}}}'
+            ).encode()
+            yield b"".join(
+                (head[0], pack_seq(8, seq), kind, pack_length(len(payload)), payload, tail)
             )
 
-    _copy(cursor, "core_event", ("stream", "seq", "type", "payload", "created_at"), lines())
+    _copy(cursor, "core_event", ("stream", "seq", "type", "payload", "created_at"), rows())
 
 
 def _movement_rows(ids, moves, levels, actor, reference_type, reference_id, now):
@@ -541,33 +575,35 @@ def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, 
     if not moves:
         return []
     ids = _ids_take(cursor, "inventory_movement", len(moves))
-    created = now.isoformat()
-    constant = "\t".join(
-        [
-            _text(reference_type),
-            _text(reference_id),
-            _nullable(actor.user_id),
-            _nullable(actor.client_id),
-        ]
-    )
-    # (reason, lot, serial, note) -> their COPY text with the constant columns: a batch
-    # has a few distinct ones (an import: one), so no escaping per row.
-    middles: dict[tuple, str] = {}
+    created = _timestamp(now)
+    constant = _text(reference_type) + _text(reference_id)
+    constant += _int8(actor.user_id) + _int8(actor.client_id)
+    # (reason, lot, serial, note) -> those fields with the constant ones, in the binary
+    # format: a batch has a few distinct ones (an import: one), so they are encoded once.
+    middles: dict[tuple, bytes] = {}
+    pack = _MOVEMENT_HEAD.pack
+    pack_seq = _INT8.pack
 
-    def lines() -> Iterator[str]:
+    def rows() -> Iterator[bytes]:
         for pk, (key, change, old, new) in zip(ids, moves, strict=True):
             level = levels[key]
             extra = (change.reason, change.lot_id, change.serial, change.note)
             middle = middles.get(extra)
             if middle is None:
-                middle = middles[extra] = (
-                    f"{_text(change.reason)}\t{constant}\t{_nullable(change.lot_id)}\t"
-                    f"{_text(change.serial)}\t{_text(change.note)}"
+                middle = middles[extra] = b"".join(
+                    (
+                        _text(change.reason),
+                        constant,
+                        _int8(change.lot_id),
+                        _text(change.serial),
+                        _text(change.note),
+                    )
                 )
-            yield (
-                f"{pk}\t{level[0]}\t{key[1]}\t{key[0]}\t{new[0] - old[0]}\t{new[1] - old[1]}\t"
-                f"{new[0]}\t{new[1]}\t{middle}\t{level[7]}\t{created}\n"
-            )
+            head = pack(
+                18, 8, pk, 8, level[0], 8, key[1], 8, key[0],
+                4, new[0] - old[0], 4, new[1] - old[1], 4, new[0], 4, new[1],
+            )  # fmt: skip
+            yield b"".join((head, middle, pack_seq(8, level[7]), created))
 
-    _copy(cursor, "inventory_movement", _MOVEMENT_COLUMNS, lines())
+    _copy(cursor, "inventory_movement", _MOVEMENT_COLUMNS, rows())
     return ids

@@ -5,6 +5,7 @@ per path, inside a savepoint that is rolled back in between."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from unittest import mock
 
 import pytest
@@ -282,3 +283,41 @@ def test_unknown_location_is_refused_before_anything_is_written(stock, minimum, 
     assert refused.value.code == "not_found"
     assert refused.value.detail == f"No location with id {unknown}: no stock can be kept there."
     assert state() == before
+
+
+@pytest.mark.parametrize("hinted", [False, True], ids=["plain", "created-variants"])
+def test_bulk_path_writes_the_batch_time_and_text_exactly(stock, hinted):
+    """The binary COPY encodes timestamps and text itself: the rows read back hold the
+    batch's time to the microsecond and the text as given."""
+    a, variants = stock["a"], stock["variants"]
+    moment = datetime(2026, 3, 29, 1, 30, 15, 123457, tzinfo=UTC)
+    changes = [
+        StockChange(v.pk, a.pk, Reason.IMPORT, on_hand=i + 1, note="Réception ü\t2" if i else "")
+        for i, v in enumerate(variants)
+    ]
+    with (
+        transaction.atomic(),
+        mock.patch.object(ledger_bulk, "BULK_MIN_CHANGES", 1),
+        mock.patch.object(ledger_bulk.timezone, "now", return_value=moment),
+    ):
+        applied = stock_apply(
+            changes=changes,
+            actor=Actor(user_id=stock["user"].pk),
+            reference_type="import",
+            reference_id="9",
+            **_created(stock, hinted),
+        )
+    movements = Movement.objects.filter(reference_id="9")
+    assert len(applied.movements) == movements.count() == len(variants)
+    assert set(movements.values_list("created_at", flat=True)) == {moment}
+    assert set(movements.values_list("note", flat=True)) == {"", "Réception ü\t2"}
+    assert set(movements.values_list("actor_user_id", "actor_client_id")) == {
+        (stock["user"].pk, None)
+    }
+    events = Event.objects.filter(
+        stream=f"location.{a.code}", seq__in=movements.values_list("seq", flat=True)
+    )
+    assert events.count() == len(variants)
+    assert set(events.values_list("created_at", flat=True)) == {moment}
+    levels = StockLevel.objects.filter(location=a, variant__in=variants)
+    assert set(levels.values_list("updated_at", flat=True)) == {moment}
