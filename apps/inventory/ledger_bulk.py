@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 
-from django.db import connection
+from django.db import DataError, connection
 from django.utils import timezone
 
 from apps.core.events import broadcast, location_stream, on_commit
@@ -436,14 +436,18 @@ def _insert_fresh(cursor, keys: list[tuple[int, int]], levels: dict, now: dateti
 
 def _copy(cursor, table: str, columns: Sequence[str], rows: Iterable[bytes]) -> None:
     """COPY `rows` (each in COPY's binary format, in `columns`' order) into the table,
-    sent to the server _COPY_ROWS at a time."""
+    sent to the server _COPY_ROWS at a time. A balance past the integer columns' range
+    raises DataError, as the server does on the other paths."""
     rows = iter(rows)
     names = ", ".join(columns)
-    with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.write(_SIGNATURE)
-        while chunk := b"".join(islice(rows, _COPY_ROWS)):
-            copy.write(chunk)
-        copy.write(_TRAILER)
+    try:
+        with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_SIGNATURE)
+            while chunk := b"".join(islice(rows, _COPY_ROWS)):
+                copy.write(chunk)
+            copy.write(_TRAILER)
+    except struct.error as error:
+        raise DataError(f"{table}: integer out of range ({error})") from error
 
 
 def _ids_take(cursor, table: str, count: int) -> list[int]:

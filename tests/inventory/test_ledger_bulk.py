@@ -10,13 +10,13 @@ from unittest import mock
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import DataError, transaction
 
 import apps.inventory.ledger_bulk as ledger_bulk
 from apps.catalog.models import Product, Variant
 from apps.core.errors import InsufficientStock, NotFound, ValidationFailed
 from apps.core.models import Event, Stream
-from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
+from apps.inventory.ledger import QUANTITY_MAX, Actor, Reason, StockChange, stock_apply
 from apps.inventory.models import Discrepancy, Lot, Movement, StockLevel
 from apps.inventory.tasks import stock_alerts_evaluate
 
@@ -321,3 +321,20 @@ def test_bulk_path_writes_the_batch_time_and_text_exactly(stock, hinted):
     assert set(events.values_list("created_at", flat=True)) == {moment}
     levels = StockLevel.objects.filter(location=a, variant__in=variants)
     assert set(levels.values_list("updated_at", flat=True)) == {moment}
+
+
+@pytest.mark.parametrize("minimum", [10**9, 1], ids=["portable", "bulk"])
+def test_a_balance_past_the_integer_range_raises_data_error_on_both_paths(stock, minimum):
+    """The binary COPY packs the integers itself: a new level whose balance passes
+    2**31 - 1 fails like the server's own check on the portable path, and rolls back."""
+    a, variant = stock["a"], stock["variants"][39]
+    receipts = 2**31 // QUANTITY_MAX + 1
+    changes = [StockChange(variant.pk, a.pk, Reason.RECEIPT, on_hand=QUANTITY_MAX)] * receipts
+    with (
+        mock.patch.object(ledger_bulk, "BULK_MIN_CHANGES", minimum),
+        pytest.raises(DataError),
+        transaction.atomic(),
+    ):
+        stock_apply(changes=changes, actor=Actor(), created_variant_ids={variant.pk})
+    assert not StockLevel.objects.filter(variant=variant).exists()
+    assert not Movement.objects.filter(variant=variant).exists()
