@@ -619,6 +619,10 @@ def _write(job: ImportJob, preview: Preview) -> int:
         by_location[location_id].sort(key=BY_VARIANT)
     # The new SKUs' levels are created in one write with their balances (ledger_bulk).
     created = plan.created_variant_ids if plan is not None else ()
+    # Every change's SKU, so that the ledger does not read them back for the events.
+    skus = {variant_id: sku for sku, variant_id in ids.items()}
+    if plan is not None:
+        skus.update((variant_id, sku) for sku, variant_id in plan.variant_ids.items())
     actor = Actor.of(job.uploaded_by)
     written = 0
     size = STOCK_BATCH_BULK if connection.vendor == "postgresql" else STOCK_BATCH
@@ -634,6 +638,7 @@ def _write(job: ImportJob, preview: Preview) -> int:
             reference_type="import",
             reference_id=str(job.pk),
             created_variant_ids=created,
+            variant_skus=skus,
         )
         written += len(applied.movements)
         done = total // 2 + (total - total // 2) * number // len(batches)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -225,6 +225,7 @@ def stock_apply(
     reference_id: str = "",
     allow_short: bool = False,
     created_variant_ids: Collection[int] = (),
+    variant_skus: Mapping[int, str] | None = None,
 ) -> AppliedStock:
     """Apply stock changes atomically in the caller's transaction.
 
@@ -248,7 +249,9 @@ def stock_apply(
 
     `created_variant_ids`: variants inserted earlier in this same transaction (an
     import's new SKUs); a big batch creates their levels in one write (ledger_bulk).
-    Only a speed hint: the result is the same without it.
+    `variant_skus`: the SKU of (some of) the changes' variants, when the caller has
+    them (an import), so a big batch does not read them back for its events. Both are
+    only speed hints: the result is the same without them.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("stock_apply must run inside the caller's transaction")
@@ -265,6 +268,7 @@ def stock_apply(
             reference_id=reference_id,
             allow_short=allow_short,
             created_variant_ids=created_variant_ids,
+            variant_skus=variant_skus,
         )
     keys = [(c.location_id, c.variant_id) for c in changes]
     plan = None

@@ -29,6 +29,7 @@ them: an import only counts them, and 300,000 instances cost seconds.
 from __future__ import annotations
 
 import struct
+from collections import ChainMap
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -229,6 +230,7 @@ def stock_apply_bulk(
     reference_id: str,
     allow_short,
     created_variant_ids: Collection[int] = (),
+    variant_skus: Mapping[int, str] | None = None,
 ):
     """`stock_apply` for a big batch on PostgreSQL (already validated by the caller).
 
@@ -313,11 +315,17 @@ def stock_apply_bulk(
 
         touched = sorted({move[0] for move in moves})
         codes = {location_id: row[0] for location_id, row in locations.items()}
-        cursor.execute(
-            "SELECT id, sku FROM catalog_variant WHERE id = ANY(%s::bigint[])",
-            [_ints(sorted({key[1] for key in touched}))],
-        )
-        skus = dict(cursor.fetchall())
+        # The events name the SKU: read only those the caller did not give.
+        known = variant_skus or {}
+        unread = sorted({key[1] for key in touched if key[1] not in known})
+        skus: Mapping[int, str] = known
+        if unread:
+            cursor.execute(
+                "SELECT id, sku FROM catalog_variant WHERE id = ANY(%s::bigint[])",
+                [_ints(unread)],
+            )
+            read = dict(cursor.fetchall())
+            skus = ChainMap(read, known) if known else read
 
         # The streams last, in name order (events_append's order): from here to commit.
         by_stream: dict[str, list[tuple[int, int]]] = {}

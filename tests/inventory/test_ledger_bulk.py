@@ -10,11 +10,13 @@ from unittest import mock
 
 import pytest
 from django.core.management import call_command
-from django.db import DataError, transaction
+from django.db import DataError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 import apps.inventory.ledger_bulk as ledger_bulk
 from apps.catalog.models import Product, Variant
 from apps.core.errors import InsufficientStock, NotFound, ValidationFailed
+from apps.core.events import location_stream
 from apps.core.models import Event, Stream
 from apps.inventory.ledger import QUANTITY_MAX, Actor, Reason, StockChange, stock_apply
 from apps.inventory.models import Discrepancy, Lot, Movement, StockLevel
@@ -166,8 +168,16 @@ def _delta(i: int) -> int:
 
 def _created(stock, hinted: bool) -> dict:
     """The `created_variant_ids` hint (an import's new SKUs): every variant, with levels
-    or not, so both kinds of level are written on the hinted bulk path."""
-    return {"created_variant_ids": {v.pk for v in stock["variants"]}} if hinted else {}
+    or not, so both kinds of level are written on the hinted bulk path; and the
+    `variant_skus` hint for every other variant, so the events' SKUs come from both the
+    hint and the database."""
+    if not hinted:
+        return {}
+    variants = stock["variants"]
+    return {
+        "created_variant_ids": {v.pk for v in variants},
+        "variant_skus": {v.pk: v.sku for v in variants[::2]},
+    }
 
 
 @pytest.mark.parametrize("hinted", [False, True], ids=["plain", "created-variants"])
@@ -338,3 +348,26 @@ def test_a_balance_past_the_integer_range_raises_data_error_on_both_paths(stock,
         stock_apply(changes=changes, actor=Actor(), created_variant_ids={variant.pk})
     assert not StockLevel.objects.filter(variant=variant).exists()
     assert not Movement.objects.filter(variant=variant).exists()
+
+
+def test_skus_the_caller_gives_are_not_read_back(stock, django_capture_on_commit_callbacks):
+    """An import passes every change's SKU: the bulk path writes its events from them
+    without reading catalog_variant."""
+    a, variants = stock["a"], stock["variants"]
+    changes = [StockChange(v.pk, a.pk, Reason.IMPORT, on_hand=2) for v in variants]
+    with (
+        mock.patch.object(ledger_bulk, "BULK_MIN_CHANGES", 1),
+        transaction.atomic(),
+        django_capture_on_commit_callbacks(execute=False),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        stock_apply(
+            changes=changes,
+            actor=Actor(),
+            reference_type="import",
+            reference_id="8",
+            variant_skus={v.pk: v.sku for v in variants},
+        )
+    assert not [q["sql"] for q in queries if "catalog_variant" in q["sql"]]
+    written = Event.objects.filter(stream=location_stream(a.code)).order_by("-seq")
+    assert [e.payload["sku"] for e in written[: len(variants)]][::-1] == [v.sku for v in variants]
