@@ -12,6 +12,7 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass, field
+from itertools import islice, repeat
 
 from django.conf import settings
 from python_calamine import CalamineError, CalamineWorkbook
@@ -23,6 +24,8 @@ XLSX_MAGIC = b"PK\x03\x04"
 MAX_INFLATE_RATIO = 200
 # A sheet padded with formatted-but-empty rows ends where this many blank rows follow.
 BLANK_RUN_END = 1000
+# Rows read and turned into text together (_block_texts).
+ROWS_BLOCK = 10_000
 FORMULA_STARTS = ("=", "+", "-", "@")
 # Names that promise a workbook: such a file that is not one is refused, not read as CSV.
 XLSX_NAMES = (".xlsx", ".xlsm", ".xls", ".ods")
@@ -100,26 +103,46 @@ def _read_bytes(path) -> bytes:
         return handle.read(settings.OMO_IMPORT_MAX_BYTES + 1)
 
 
-def _rows_limited(raw_rows, header_index_offset: int = 1):
-    """Yield (row number, values) for non-blank rows; stop at the row limit or at a long
-    run of blank rows (a sheet that claims a million empty rows must not hang)."""
-    max_rows = settings.OMO_IMPORT_MAX_ROWS
-    count = 0
-    blank_run = 0
-    for index, values in enumerate(raw_rows, start=header_index_offset + 1):
-        texts = list(map(cell_text, values))
-        if not any(texts):
-            blank_run += 1
-            if blank_run >= BLANK_RUN_END:
-                return
-            continue
-        blank_run = 0
-        count += 1
-        if count > max_rows:
-            raise FileRefused(
-                f"The file has more than {max_rows:,} rows, the limit. Split it into smaller files."
-            )
-        yield index, texts
+def _column_texts(values: tuple) -> list[str]:
+    """cell_text of each of a column's cells, a column at a time: the cells of one
+    column are nearly always of one or two types and repeat the same few numbers, so
+    text cells are stripped by one C call over the column and other cells are read once
+    per distinct value (1.3 million cell_text calls were a third of reading a 100k-row
+    sheet)."""
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        texts = list(map(str.strip, values))
+        if any(map(str.startswith, texts, repeat("'"))):
+            texts = [
+                text[1:] if text[:1] == "'" and text[1:2] in FORMULA_STARTS else text
+                for text in texts
+            ]
+        return texts
+    if len(kinds & {bool, int, float}) > 1:
+        # True == 1 == 1.0 and 10**16 == 1e16 as dict keys, but not as text.
+        return list(map(cell_text, values))
+    text_of = {value: cell_text(value) for value in set(values)}
+    return list(map(text_of.__getitem__, values))
+
+
+def _block_texts(block: list, width: int) -> tuple[list[list[str]], list[bool]]:
+    """(each row's first `width` cells as text, padded with blanks; whether the row
+    has any text at all, beyond `width` too)."""
+    longest = max(map(len, block))
+    if min(map(len, block)) < width:
+        block = [
+            values if len(values) >= width else [*values, *[""] * (width - len(values))]
+            for values in block
+        ]
+    columns = list(zip(*block))[:width]
+    rows = list(map(list, zip(*map(_column_texts, columns))))
+    filled = list(map(any, rows))
+    if longest > width:  # a row with text only right of the header is not blank
+        filled = [
+            has_text or any(map(cell_text, values[width:]))
+            for has_text, values in zip(filled, block)
+        ]
+    return rows, filled
 
 
 def _table_from(raw_rows, file_type: str, **extra) -> Table:
@@ -139,10 +162,28 @@ def _table_from(raw_rows, file_type: str, **extra) -> Table:
         header_row.pop()
     width = len(header_row)
     table = Table(header=header_row, file_type=file_type, **extra)
-    for number, texts in _rows_limited(iterator, header_number):
-        if len(texts) < width:
-            texts = texts + [""] * (width - len(texts))
-        table.rows.append((number, texts[:width] if len(texts) > width else texts))
+    # Non-blank rows, numbered as the user sees them; read a block at a time and
+    # ended at the row limit or at a long run of blank rows (a sheet that claims a
+    # million empty rows must not hang).
+    max_rows = settings.OMO_IMPORT_MAX_ROWS
+    number, count, blank_run = header_number, 0, 0
+    kept = table.rows
+    while block := list(islice(iterator, ROWS_BLOCK)):
+        for texts, has_text in zip(*_block_texts(block, width), strict=True):
+            number += 1
+            if not has_text:
+                blank_run += 1
+                if blank_run >= BLANK_RUN_END:
+                    return table
+                continue
+            blank_run = 0
+            count += 1
+            if count > max_rows:
+                raise FileRefused(
+                    f"The file has more than {max_rows:,} rows, the limit. Split it into "
+                    "smaller files."
+                )
+            kept.append((number, texts))
     return table
 
 
