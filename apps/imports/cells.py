@@ -77,6 +77,24 @@ def code_text(value: str, what: str) -> str:
     return value
 
 
+# SCIENTIFIC over many codes joined by line breaks (codes hold no line break: they are
+# checked for control characters first).
+SCIENTIFIC_LINES = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$", re.MULTILINE)
+
+
+def codes_accepted(values: list[str]) -> bool:
+    """True when code_text accepts every one of values: the same checks, each a C pass
+    over all of them at once (a column of 100,000 SKUs)."""
+    if not values:
+        return True
+    if control_character("".join(values), allowed=frozenset()) is not None:
+        return False
+    joined = "\n".join(values)
+    if ("E" in joined or "e" in joined) and SCIENTIFIC_LINES.search(joined):
+        return False
+    return max(map(len, values)) <= 64
+
+
 def money(value: str, what: str) -> Decimal:
     try:
         amount = parse_money(value)

@@ -5,6 +5,7 @@ do and holds everything the apply step writes, so preview and apply cannot disag
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -26,9 +27,13 @@ from apps.stores.selectors import location_list_managed
 from . import cells
 from .cells import CellError
 from .errors import FileRefused
-from .formats import Row, columns_present
+from .formats import Row, column_values, columns_present
 
 CHUNK = 4000
+# A whole column of handles joined by line breaks, each as cells.HANDLE allows.
+HANDLES = re.compile(r"[-a-zA-Z0-9_]+(?:\n[-a-zA-Z0-9_]+)*")
+# A price left blank: the variant's price is kept.
+KEEP = object()
 SAMPLE_SIZE = 5
 
 
@@ -163,10 +168,16 @@ def variants_known(skus) -> dict[str, tuple[int, str]]:
     return known
 
 
-def duplicates_mark(rows: list[Row], key, column: str, what: str, errors: list[RowError]) -> None:
+def duplicates_mark(
+    rows: list[Row], keys: list, column: str, what: str, errors: list[RowError]
+) -> None:
+    """A row error on each row whose key (keys[i] is rows[i]'s; blank keys are not
+    compared) another row has too."""
+    given = list(filter(None, keys))
+    if len(set(given)) == len(given):
+        return  # the common case, found in one C pass
     by_value: dict = {}  # value -> its row, or the list of its rows once repeated
-    for row in rows:
-        value = key(row)
+    for row, value in zip(rows, keys, strict=True):
         if value:
             group = by_value.get(value)
             if group is None:
@@ -261,14 +272,131 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
     with_active, with_tracking = "active" in present, "tracking" in present
     with_barcode, with_category = "barcode" in present, "category" in present
     tracking_values = set(Variant.Tracking.values)
-    parsed: dict[int, ParsedRow] = {}
-    for done, row in enumerate(rows, start=1):
-        if progress is not None and done % CHUNK == 0:
-            progress(done)
+    handle_limit = 255
+
+    def chunk_read_quickly(chunk: list[Row]) -> list[ParsedRow] | None:
+        """The chunk's rows read, when checks over its whole columns show that no row of
+        it has an error; None otherwise (the chunk is then read row by row, which
+        reports each error). Cells are stripped text (parsers.cell_text)."""
+        size = len(chunk)
+        columns = {key: column_values(chunk, key) for key in present}
+        for values in columns.values():
+            if cells.control_character("".join(filter(None, values))) is not None:
+                return None
+        skus, handles = columns.get("sku"), columns.get("product_handle")
+        if skus is None or handles is None or not all(skus) or not all(handles):
+            return None
+        if not cells.codes_accepted(skus):
+            return None
+        joined = "\n".join(handles)
+        if (
+            joined.count("\n") != size - 1
+            or not HANDLES.fullmatch(joined)
+            or max(map(len, handles)) > handle_limit
+        ):
+            return None
+
+        def read_each(values: list, parse, what: str) -> dict | None:
+            """text -> parse(text, what) for the distinct non-blank texts; None when
+            one of them is refused."""
+            read = {}
+            for text in set(values) - {None, ""}:
+                try:
+                    read[text] = parse(text, what)
+                except CellError:
+                    return None
+            return read
+
+        values_of = [{} for _ in range(size)]
+        for column in money_columns:
+            amounts = read_each(columns[column], money, column)
+            if amounts is None:
+                return None
+            blank = KEEP if column == "price" else None
+            for values, text in zip(values_of, columns[column], strict=True):
+                if text is not None:
+                    amount = amounts[text] if text else blank
+                    if amount is not KEEP:
+                        values[column] = amount
+        for column, limit in option_columns:
+            texts = columns[column]
+            if max(map(len, filter(None, texts)), default=0) > limit:
+                return None
+            for values, text in zip(values_of, texts, strict=True):
+                if text is not None:
+                    values[column] = text
+        if with_active:
+            read = read_each(columns["active"], boolean, "active")
+            if read is None:
+                return None
+            for values, text in zip(values_of, columns["active"], strict=True):
+                if text:
+                    values["active"] = read[text]
+        if with_tracking:
+            texts = columns["tracking"]
+            read = {text: text.strip().lower() for text in set(texts) - {None, ""}}
+            if not set(read.values()) <= tracking_values:
+                return None
+            for values, text in zip(values_of, texts, strict=True):
+                if text:
+                    values["tracking"] = read[text]
+        barcodes_of = [None] * size
+        if with_barcode:
+            texts = columns["barcode"]
+            codes = list(filter(None, texts))
+            if "|" in "".join(codes) or not cells.codes_accepted(codes):
+                return None
+            barcodes_of = [None if text is None else [text] if text else [] for text in texts]
+        products_of = [{} for _ in range(size)]
+        for column, key, limit in product_columns:
+            texts = columns[column]
+            if limit and max(map(len, filter(None, texts)), default=0) > limit:
+                return None
+            for product, text in zip(products_of, texts, strict=True):
+                if text:
+                    product[key] = text
+        if with_category:
+            read = read_each(columns["category"], category_path, "category")
+            if read is None:
+                return None
+            for product, text in zip(products_of, columns["category"], strict=True):
+                if text:
+                    product["category_path"] = read[text]
+        prices_of = [{} for _ in range(size)]
+        stock_of = [{} for _ in range(size)]
+        for key, prefix, _code, location_id, may_manage in location_plan:
+            texts = columns.get(key) or [""] * size
+            if prefix == "price":
+                read = read_each(texts, money, key)
+                if not may_manage or read is None:
+                    return None
+                for prices, text in zip(prices_of, texts, strict=True):
+                    prices[location_id] = read[text] if text else None
+                continue
+            read = read_each(texts, whole_number, key)
+            if read is None or (read and not may_manage) or any(n < 0 for n in read.values()):
+                return None
+            for stock, text in zip(stock_of, texts, strict=True):
+                if text:
+                    stock[key] = (location_id, read[text])
+        return list(
+            map(
+                ParsedRow,
+                skus,
+                handles,
+                values_of,
+                prices_of,
+                stock_of,
+                products_of,
+                barcodes_of,
+            )
+        )
+
+    def row_read(row: Row) -> ParsedRow | None:
         v = row.values
         if cells.control_character("".join(v.values())) is not None:
             controls_mark(row, errors)
-            continue
+            return None
         ok = True
         sku = v.get("sku", "")
         try:
@@ -366,18 +494,34 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
             except CellError as e:
                 error(row, key, str(e))
                 ok = False
-        if ok:
-            parsed[row.number] = out
+        return out if ok else None
+
+    parsed: dict[int, ParsedRow] = {}
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        quick = chunk_read_quickly(chunk)
+        if quick is not None:
+            parsed.update(zip([row.number for row in chunk], quick, strict=True))
+        else:
+            for row in chunk:
+                out = row_read(row)
+                if out is not None:
+                    parsed[row.number] = out
+        done = start + len(chunk)
+        if progress is not None and done % CHUNK == 0:
+            progress(done)
 
     by_number = {row.number: row for row in rows}
     # Over every row that names a sku, not only the valid ones: otherwise a row whose
     # twin has another error would be written as if it were the only one.
-    duplicates_mark(rows, lambda r: r.get("sku"), "sku", "sku", errors)
+    duplicates_mark(rows, column_values(rows, "sku"), "sku", "sku", errors)
     barcode_rows: dict[str, set[str]] = defaultdict(set)
     for out in parsed.values():
         for code in out.barcodes or ():
             barcode_rows[code].add(out.sku)
-    for number, out in parsed.items():
+    # A row lists a barcode once: no two skus share one when no code is given twice.
+    given = sum(len(out.barcodes) for out in parsed.values() if out.barcodes)
+    for number, out in parsed.items() if given != len(barcode_rows) else ():
         for code in out.barcodes or ():
             if len(barcode_rows[code]) > 1:
                 others = ", ".join(sorted(barcode_rows[code] - {out.sku}))

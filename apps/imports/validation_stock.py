@@ -101,7 +101,9 @@ def stock_preview(rows: list[Row], *, actor, progress=None) -> Preview:
 
     # Over every row that names both, not only the valid ones: otherwise a row whose
     # twin has another error would be written as if it were the only one.
-    duplicates_mark(rows, sku_and_location, "sku", "sku and location", errors)
+    duplicates_mark(
+        rows, [sku_and_location(row) for row in rows], "sku", "sku and location", errors
+    )
     bad = preview.invalid_rows
     levels = levels_read(
         {known[sku][0] for sku, _, _, _ in parsed.values()},
