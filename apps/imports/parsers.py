@@ -134,13 +134,14 @@ def _block_texts(block: list, width: int) -> tuple[list[list[str]], list[bool]]:
             values if len(values) >= width else [*values, *[""] * (width - len(values))]
             for values in block
         ]
-    columns = list(zip(*block))[:width]
-    rows = list(map(list, zip(*map(_column_texts, columns))))
+    # zip stops at the shortest row: every row is at least `width` long here.
+    columns = list(zip(*block, strict=False))[:width]
+    rows = list(map(list, zip(*map(_column_texts, columns), strict=True)))
     filled = list(map(any, rows))
     if longest > width:  # a row with text only right of the header is not blank
         filled = [
             has_text or any(map(cell_text, values[width:]))
-            for has_text, values in zip(filled, block)
+            for has_text, values in zip(filled, block, strict=True)
         ]
     return rows, filled
 
