@@ -140,18 +140,22 @@ def columns_present(rows: list[Row]) -> set[str]:
     return present
 
 
-def column_values(rows: list[Row], key: str) -> list[str | None]:
-    """Each row's cell in template column `key`, None for a row without that column.
-    Rows read from one file share their columns: then one C pass over their cells."""
+def columns_of(rows: list[Row], keys) -> dict[str, list[str | None]]:
+    """key -> each row's cell in that template column (None for a row without it).
+    Rows read from one file share their columns: then one C pass per column."""
     if not rows:
-        return []
+        return {key: [] for key in keys}
     index = rows[0]._index
-    if index is not None and len(set(map(id, map(attrgetter("_index"), rows)))) == 1:
-        position = index.get(key)
-        if position is None:
-            return [None] * len(rows)
-        return list(map(itemgetter(position), map(attrgetter("raw"), rows)))
-    return [row.values.get(key) for row in rows]
+    if index is None or len(set(map(id, map(attrgetter("_index"), rows)))) != 1:
+        values = [row.values for row in rows]
+        return {key: [row_values.get(key) for row_values in values] for key in keys}
+    raws = list(map(attrgetter("raw"), rows))
+    return {
+        key: [None] * len(rows)
+        if index.get(key) is None
+        else list(map(itemgetter(index[key]), raws))
+        for key in keys
+    }
 
 
 def format_detect(header: list[str]) -> str:

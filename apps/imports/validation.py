@@ -27,7 +27,7 @@ from apps.stores.selectors import location_list_managed
 from . import cells
 from .cells import CellError
 from .errors import FileRefused
-from .formats import Row, column_values, columns_present
+from .formats import Row, columns_of, columns_present
 
 CHUNK = 4000
 # A whole column of handles joined by line breaks, each as cells.HANDLE allows.
@@ -35,6 +35,8 @@ HANDLES = re.compile(r"[-a-zA-Z0-9_]+(?:\n[-a-zA-Z0-9_]+)*")
 # A price left blank: the variant's price is kept.
 KEEP = object()
 SAMPLE_SIZE = 5
+# (on hand, reserved) where a variant has no stock level yet.
+NO_LEVEL = (0, 0)
 
 
 @dataclass(slots=True)  # slots: a big file has hundreds of thousands of these
@@ -279,7 +281,7 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
         it has an error; None otherwise (the chunk is then read row by row, which
         reports each error). Cells are stripped text (parsers.cell_text)."""
         size = len(chunk)
-        columns = {key: column_values(chunk, key) for key in present}
+        columns = columns_of(chunk, present)
         for values in columns.values():
             if cells.control_character("".join(filter(None, values))) is not None:
                 return None
@@ -514,7 +516,7 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
     by_number = {row.number: row for row in rows}
     # Over every row that names a sku, not only the valid ones: otherwise a row whose
     # twin has another error would be written as if it were the only one.
-    duplicates_mark(rows, column_values(rows, "sku"), "sku", "sku", errors)
+    duplicates_mark(rows, columns_of(rows, ["sku"])["sku"], "sku", "sku", errors)
     barcode_rows: dict[str, set[str]] = defaultdict(set)
     for out in parsed.values():
         for code in out.barcodes or ():
@@ -590,41 +592,42 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
             stock_locations,
         )
         for number, out in chunk:
-            row = by_number[number]
             variant = known.get(out.sku)
             if variant is None and "price" not in out.values:
-                error(row, "price", "price is required for a new sku")
+                error(by_number[number], "price", "price is required for a new sku")
             if out.handle not in existing_products and "name" not in products[out.handle].values:
                 error(
-                    row,
+                    by_number[number],
                     "product_name",
                     f"product_name is required for the new product `{out.handle}`",
                 )
+            if not out.stock:
+                continue
             tracking = out.values.get("tracking") or (variant[1] if variant else "none")
-            diffs = []
-            for key, (location_id, counted) in out.stock.items():
-                if tracking != "none":
+            if tracking != "none":
+                for key in out.stock:
                     error(
-                        row,
+                        by_number[number],
                         key,
                         f"stock of a {tracking}-tracked sku cannot be imported from the "
                         "catalog template: count it on the Stock screens",
                     )
-                    continue
-                on_hand, reserved = (
-                    levels.get((location_id, variant[0]), (0, 0)) if variant else (0, 0)
-                )
+                continue
+            variant_id = variant[0] if variant else None
+            diffs = None
+            for key, (location_id, counted) in out.stock.items():
+                on_hand, reserved = levels.get((location_id, variant_id), NO_LEVEL)
                 if counted < reserved:
                     error(
-                        row,
+                        by_number[number],
                         key,
                         f"{key} `{counted}` is below the {reserved} already reserved for orders",
                     )
-                    continue
-                if counted != on_hand:
-                    diffs.append(StockDiff(number, out.sku, location_id, counted - on_hand))
-            if diffs:
-                stock_by_row[number] = diffs
+                elif counted != on_hand:
+                    diff = StockDiff(number, out.sku, location_id, counted - on_hand)
+                    if diffs is None:
+                        diffs = stock_by_row[number] = []
+                    diffs.append(diff)
         del levels
 
     bad = preview.invalid_rows
