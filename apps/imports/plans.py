@@ -32,7 +32,7 @@ from .models import ImportJob
 from .validation import Preview, StockDiff
 
 # Stored with the plan: one written by another version of this module is never used.
-PLAN_VERSION = 2
+PLAN_VERSION = 3
 MONEY_FIELDS = ("price", "compare_at_price", "cost")
 
 
@@ -94,13 +94,17 @@ def plan_delete(job: ImportJob) -> None:
         default_storage.delete(plan_path(job))
 
 
-def _money_out(values: dict) -> dict:
-    """A copy with the amounts as text."""
+def _money_out(values: dict, text_of: dict) -> dict:
+    """A copy with the amounts as text (text_of: id of an amount -> its text; a file
+    repeats the same few amounts, the same Decimal objects)."""
     out = dict(values)
     for key in MONEY_FIELDS:
         value = out.get(key)
         if value is not None:
-            out[key] = str(value)
+            text = text_of.get(id(value))
+            if text is None:
+                text = text_of[id(value)] = str(value)
+            out[key] = text
     return out
 
 
@@ -108,30 +112,38 @@ def _catalog_pack(plan: CatalogBulkPlan) -> tuple:
     """The plan without its unchanged variants, which the write skips, nor their
     products, barcodes and prices. The stock write reads the ids of the variants it
     does not find in the plan."""
-    variants = [v for v in plan.variants if plan.outcome[v.sku] != "unchanged"]
+    outcome = plan.outcome
+    variants = [v for v in plan.variants if outcome[v.sku] != "unchanged"]
     handles = dict.fromkeys(v.handle for v in variants)
     existing = {
         v.sku: plan.existing_variants[v.sku] for v in variants if v.sku in plan.existing_variants
     }
     ids = {row["id"] for row in existing.values()}
+    # Held alive by the plan meanwhile, so their ids are not reused.
+    text_of: dict[int, str] = {}
+    skus = [v.sku for v in variants]
+    # Column by column (one list per field, not a tuple per variant): fewer objects for
+    # marshal to write, and most variants have no location price (None, not {}).
     return (
-        [
-            (
-                v.sku,
-                v.handle,
-                plan.outcome[v.sku],
-                _money_out(v.values),
-                v.barcodes,
+        (
+            skus,
+            [v.handle for v in variants],
+            [outcome[sku] for sku in skus],
+            [_money_out(v.values, text_of) for v in variants],
+            [v.barcodes for v in variants],
+            [
                 {
                     location_id: None if price is None else str(price)
                     for location_id, price in v.location_prices.items()
-                },
-            )
-            for v in variants
-        ],
+                }
+                if v.location_prices
+                else None
+                for v in variants
+            ],
+        ),
         {handle: plan.products[handle].values for handle in handles},
         {handle: row for handle, row in plan.existing_products.items() if handle in handles},
-        {sku: _money_out(row) for sku, row in existing.items()},
+        {sku: _money_out(row, text_of) for sku, row in existing.items()},
         {
             variant_id: codes
             for variant_id, codes in plan.existing_barcodes.items()
@@ -158,6 +170,7 @@ def _catalog_unpack(packed: tuple) -> CatalogBulkPlan:
         categories,
         changed_products,
     ) = packed
+    skus, handles, outcomes, values_list, barcodes_list, prices_list = variants
     amounts: dict[str, Decimal] = {}
 
     def amount(text: str | None) -> Decimal | None:
@@ -176,7 +189,7 @@ def _catalog_unpack(packed: tuple) -> CatalogBulkPlan:
         return values
 
     return CatalogBulkPlan(
-        outcome={sku: outcome for sku, _, outcome, *_ in variants},
+        outcome=dict(zip(skus, outcomes, strict=True)),
         products={
             handle: ProductInput(handle=handle, values=values)
             for handle, values in products.items()
@@ -187,11 +200,13 @@ def _catalog_unpack(packed: tuple) -> CatalogBulkPlan:
                 handle=handle,
                 values=money_in(values),
                 barcodes=barcodes,
-                location_prices={
-                    location_id: amount(price) for location_id, price in prices.items()
-                },
+                location_prices={}
+                if prices is None
+                else {location_id: amount(price) for location_id, price in prices.items()},
             )
-            for sku, handle, _, values, barcodes, prices in variants
+            for sku, handle, values, barcodes, prices in zip(
+                skus, handles, values_list, barcodes_list, prices_list, strict=True
+            )
         ],
         existing_products=existing_products,
         existing_variants={sku: money_in(row) for sku, row in existing_variants.items()},
