@@ -39,9 +39,15 @@ class Category(models.Model):
 
 
 class Product(models.Model):
+    # Unique, with no varchar_pattern_ops twin on PostgreSQL (dropped by migration
+    # 0005, as for Variant.sku and Barcode.code): nothing reads these with a
+    # case-sensitive LIKE, the unique index serves the equality lookups, and the twin
+    # cost an entry per row an import writes.
     handle = models.SlugField(max_length=255, unique=True)
     name = models.CharField(max_length=255)
-    brand = models.CharField(max_length=120, blank=True, db_index=True)
+    # Indexed in Meta (a plain btree for brand_list's ordered DISTINCT): db_index on a
+    # CharField adds a LIKE-pattern twin on PostgreSQL that no query uses.
+    brand = models.CharField(max_length=120, blank=True)
     description = models.TextField(blank=True)
     category = models.ForeignKey(
         Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="products"
@@ -54,7 +60,10 @@ class Product(models.Model):
         ordering = ["name"]
         # The product list pages by (name, id); search indexes that only PostgreSQL has
         # (trigram on name, pattern on SKU) are created in migration 0002.
-        indexes = [models.Index(fields=["name", "id"], name="product_name_id")]
+        indexes = [
+            models.Index(fields=["name", "id"], name="product_name_id"),
+            models.Index(fields=["brand"], name="product_brand"),
+        ]
 
     def __str__(self) -> str:
         return self.name
