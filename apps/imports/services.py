@@ -35,7 +35,7 @@ from apps.catalog.services import CATALOG_STREAM
 from apps.core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from apps.core.events import location_stream, on_commit, streams_last_seq
 from apps.inventory.ledger import Actor, StockChange, stock_apply
-from apps.inventory.models import StockLevel
+from apps.inventory.models import IMPORT_REFERENCE_TYPE, StockLevel
 from apps.stores.models import Location
 from apps.stores.selectors import location_list_managed
 
@@ -635,7 +635,7 @@ def _write(job: ImportJob, preview: Preview) -> int:
         applied = stock_apply(
             changes=batch,
             actor=actor,
-            reference_type="import",
+            reference_type=IMPORT_REFERENCE_TYPE,
             reference_id=str(job.pk),
             created_variant_ids=created,
             variant_skus=skus,
