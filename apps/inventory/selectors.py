@@ -45,8 +45,11 @@ def _contains_matches(query: str) -> tuple[QuerySet[Variant], QuerySet[Variant]]
     does. Two single-table conditions meant to be UNIONed, never an OR across tables: on
     PostgreSQL each is then an index scan (trigram indexes on the variant's sku and name
     and the product's name), where an OR over a join made the planner scan the whole
-    catalog on every keystroke."""
-    by_variant = Variant.objects.filter(Q(sku__icontains=query) | Q(name__icontains=query))
+    catalog on every keystroke. A blank variant name never contains the (non-empty)
+    query; saying so lets PostgreSQL use the name index, which leaves blank names out
+    (catalog migration 0006)."""
+    named_match = Q(name__icontains=query) & ~Q(name="")
+    by_variant = Variant.objects.filter(Q(sku__icontains=query) | named_match)
     by_product = Variant.objects.filter(
         product_id__in=Product.objects.filter(name__icontains=query).order_by().values("pk")
     )
