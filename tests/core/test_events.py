@@ -192,6 +192,8 @@ def test_group_members_are_read_once_per_interval_and_a_late_joiner_is_reached_a
 
     settings.OMO_BROADCAST_MEMBERS_SECONDS = 0.3
     monkeypatch.setattr(events, "_members_seen", {})
+    # Nothing for a broadcaster's thread left by an earlier test to refresh meanwhile.
+    monkeypatch.setattr(events, "_members_asked", {})
     reads = []
     real_script = events._members_script
 
@@ -259,6 +261,7 @@ def test_events_of_streams_nobody_follows_are_neither_built_nor_handed_to_the_th
 
     settings.OMO_BROADCAST_MEMBERS_SECONDS = 0.3
     monkeypatch.setattr(events, "_members_seen", {})
+    monkeypatch.setattr(events, "_members_asked", {})
     built = []
     real_message = Event.as_message
     monkeypatch.setattr(
@@ -291,12 +294,84 @@ def test_events_of_streams_nobody_follows_are_neither_built_nor_handed_to_the_th
         assert [body["seq"] for body in layer_message_bodies(message)] == [2]
         assert built == ["location.F", "location.F"]
         # The empty reading is stale: the thread is woken and reads the group again.
-        time.sleep(0.35)
+        # (No commit asks about the group any more, so no thread keeps it fresh.)
+        events._members_asked.clear()
+        time.sleep(0.4)
         stale = _Broadcaster()
         stale.submit(layer, [stock("location.E", 4)])
         assert stale._thread is not None
         stale.drain()
         assert built == ["location.F", "location.F"]
+    finally:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+
+
+@pytest.mark.redis
+def test_a_group_commits_keep_asking_about_is_read_again_before_its_reading_goes_stale(
+    monkeypatch, settings
+):
+    """While commits keep coming on an unfollowed stream, the broadcaster's thread reads
+    the group again every half interval, so no commit finds the reading stale and none
+    is handed to the thread; a channel that joins is seen by the next reading and the
+    following commits reach it, in order. Once commits stop for REFRESH_ASKED_WITHIN
+    intervals, the group is forgotten."""
+    from channels_redis.core import RedisChannelLayer
+
+    from apps.core import events
+
+    settings.OMO_BROADCAST_MEMBERS_SECONDS = 0.6
+    monkeypatch.setattr(events, "REFRESH_ASKED_WITHIN", 2)
+    monkeypatch.setattr(events, "_members_seen", {})
+    monkeypatch.setattr(events, "_members_asked", {})
+    sent = []
+    real_send = events._send_blocking
+    monkeypatch.setattr(
+        events,
+        "_send_blocking",
+        lambda layer, clients, batch: (
+            sent.append([e.seq for e in batch]) or real_send(layer, clients, batch)
+        ),
+    )
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    layer = RedisChannelLayer(hosts=[settings.REDIS_URL], prefix=prefix)
+    group = stream_group("location.R")
+
+    def stock(seq: int) -> Event:
+        return Event(stream="location.R", seq=seq, type="stock", payload={"seq": seq})
+
+    broadcaster = _Broadcaster()
+    try:
+        broadcaster.submit(layer, [stock(1)])  # no reading yet: the thread reads the group
+        broadcaster.drain()
+        assert sent == [[1]]
+        for seq in range(2, 20):  # 1.8 s: three intervals
+            time.sleep(0.1)
+            broadcaster.submit(layer, [stock(seq)])
+        broadcaster.drain()
+        assert sent == [[1]]  # every commit found a fresh, empty reading
+
+        channel = asyncio.run(layer.new_channel())
+        asyncio.run(layer.group_add(group, channel))
+        for seq in range(20, 30):  # the next reading (within 0.3 s) sees the channel
+            time.sleep(0.1)
+            broadcaster.submit(layer, [stock(seq)])
+        broadcaster.drain()
+        assert len(sent) >= 2
+        reached = [seq for batch in sent[1:] for seq in batch]
+        assert reached == list(range(reached[0], 30)) and reached[0] <= 27
+
+        async def received() -> list[int]:
+            out = []
+            while len(out) < len(reached):
+                message = await asyncio.wait_for(layer.receive(channel), 5)
+                out += [body["seq"] for body in layer_message_bodies(message)]
+            return out
+
+        assert asyncio.run(received()) == reached
+        time.sleep(2.0)  # no commits for REFRESH_ASKED_WITHIN intervals and more: forgotten
+        assert group not in events._members_asked
     finally:
         client = redis.Redis.from_url(settings.REDIS_URL)
         for key in client.scan_iter(f"{prefix}*"):
