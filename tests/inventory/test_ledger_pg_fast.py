@@ -287,3 +287,35 @@ def test_services_outside_a_transaction_commit_alone_with_the_same_rows(monkeypa
     assert outside == inside
     assert _stored(alone_at) == _stored(inside_at)
     call_command("check_stock", stdout=io.StringIO())
+
+
+def test_a_change_alone_survives_a_new_connection_is_logged_when_watched_and_errors_translate(
+    monkeypatch,
+):
+    """The fast statement runs on a cursor kept with the connection: after the connection
+    was closed (a new one from the pool) it still applies, a query capture still sees it,
+    and a database error is Django's, with nothing changed."""
+    from django.db import ProgrammingError, connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.inventory.services import stock_receive
+
+    product = Product.objects.create(handle="p", name="P")
+    variant = Variant.objects.create(product=product, sku="KEPT-1", price="1.00")
+    location = LocationFactory(code="KEPT")
+    StockLevel.objects.create(location=location, variant=variant)
+
+    first = stock_receive(location=location, variant=variant, quantity=2, actor=None)
+    connection.close()
+    second = stock_receive(location=location, variant=variant, quantity=3, actor=None)
+    assert [m.on_hand_after for m in first.movements + second.movements] == [2, 5]
+    with CaptureQueriesContext(connection) as captured:
+        stock_receive(location=location, variant=variant, quantity=1, actor=None)
+    assert len(captured.captured_queries) == 1  # the one statement, logged
+
+    monkeypatch.setattr(ledger, "_FAST_PG_SQL", ledger._FAST_PG_SQL.replace("inventory_", "no_"))
+    with pytest.raises(ProgrammingError):
+        stock_receive(location=location, variant=variant, quantity=4, actor=None)
+    level = StockLevel.objects.get(location=location, variant=variant)
+    assert (level.on_hand, level.seq) == (6, 3)
+    assert Movement.objects.filter(level=level).count() == 3
