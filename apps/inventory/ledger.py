@@ -18,7 +18,8 @@ Three paths, same rules.
 - The general path: create missing levels, `SELECT ... FOR UPDATE` in (location,
   variant) order, check in Python, bulk update.
 - Big batches on PostgreSQL (imports, demo data: 1,000 changes or more) go to
-  `ledger_bulk`: the general path's rules over set-based SQL and COPY.
+  `ledger_bulk`: the general path's rules over set-based SQL and COPY; a run of them
+  (`stock_apply_batches`, an import) is pipelined there.
 Whichever path, the stream's numbers are taken after the levels are locked, so the
 stream row lock is held only until commit and numbers follow commit order.
 """
@@ -28,8 +29,9 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -284,6 +286,54 @@ def stock_apply(
     if plan is None:
         plan = _plan_locked(changes, actor, reference_type, reference_id, allow_short)
     return _write(plan, reference_type, reference_id)
+
+
+def stock_apply_batches(
+    *,
+    batches: Iterable[Sequence[StockChange]],
+    actor: Actor,
+    reference_type: str = "",
+    reference_id: str = "",
+    created_variant_ids: Collection[int] = (),
+    variant_skus: Mapping[int, str] | None = None,
+    after_batch: Callable[[AppliedStock], None] | None = None,
+) -> None:
+    """`stock_apply` of each batch in turn, in the caller's transaction, with the same
+    rows as those calls; `after_batch` is called with each batch's result (progress, a
+    cancel check: what it raises propagates). On PostgreSQL, consecutive big batches go
+    through ledger_bulk's pipeline: the next batch's levels are read and its rules
+    checked while the server writes the one before.
+
+    Raises what stock_apply raises. A batch refused leaves the batches before it
+    written: the caller's transaction must roll back (an import's does).
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("stock_apply_batches must run inside the caller's transaction")
+    reference_id = str(reference_id)
+    bulk = connection.vendor == "postgresql"
+    for big, run in groupby(batches, key=lambda b: bulk and len(b) >= ledger_bulk.BULK_MIN_CHANGES):
+        if big:
+            ledger_bulk.stock_apply_bulk_batches(
+                batches=run,
+                actor=actor,
+                reference_type=reference_type,
+                reference_id=reference_id,
+                created_variant_ids=created_variant_ids,
+                variant_skus=variant_skus,
+                after_batch=after_batch,
+            )
+            continue
+        for changes in run:
+            applied = stock_apply(
+                changes=changes,
+                actor=actor,
+                reference_type=reference_type,
+                reference_id=reference_id,
+                created_variant_ids=created_variant_ids,
+                variant_skus=variant_skus,
+            )
+            if after_batch is not None:
+                after_batch(applied)
 
 
 def stock_apply_alone(

@@ -8,7 +8,9 @@ with set-based SQL instead of the ORM:
   so the locks are taken in the fixed order; the missing ones created by one
   `INSERT ... SELECT ... FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`, and a
   racing creator's rows locked after it, like `levels_lock` - except those of variants
-  the caller created in this transaction (`created_variant_ids`), see below;
+  the caller created in this transaction (`created_variant_ids`): only this
+  transaction can have made levels for those, so they are looked for by one index
+  range scan per location, without a lock, and the missing ones inserted once (below);
 - the rules checked in Python on plain tuples;
 - the streams' numbers reserved last, one `UPDATE core_stream ... RETURNING` per stream
   in name order (like `events_append`: the stream lock is held from there to commit);
@@ -24,6 +26,10 @@ with set-based SQL instead of the ORM:
 
 The returned movements and levels are built as model instances only when a caller reads
 them: an import only counts them, and 300,000 instances cost seconds.
+
+A run of batches (`stock_apply_bulk_batches`, an import's stock) goes through a
+pipeline: the connection's thread only runs statements, a worker thread does the Python
+of the batch (rules, events, COPY data) and of the next one while the server runs them.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from __future__ import annotations
 import struct
 from collections import ChainMap
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
@@ -56,6 +63,13 @@ SELECT l.id, l.location_id, l.variant_id, l.on_hand, l.reserved, l.reorder_point
     ON l.location_id = k.location_id AND l.variant_id = k.variant_id
  ORDER BY l.location_id, l.variant_id
    FOR UPDATE OF l
+"""
+# The levels of created variants at a location (only this transaction's can exist): one
+# index range scan; the caller keeps those of its keys.
+_RANGE_SQL = """
+SELECT id, location_id, variant_id, on_hand, reserved, reorder_point, negative_allowed
+  FROM inventory_stocklevel
+ WHERE location_id = %s AND variant_id BETWEEN %s AND %s
 """
 _CREATE_SQL = """
 INSERT INTO inventory_stocklevel
@@ -86,6 +100,7 @@ WITH sequence AS MATERIALIZED (
 )
 SELECT nextval(sequence.name) FROM sequence, generate_series(1, %s)
 """
+_EVENT_COLUMNS = ("stream", "seq", "type", "payload", "created_at")
 _LEVEL_COLUMNS = (
     "id",
     "location_id",
@@ -240,55 +255,220 @@ def stock_apply_bulk(
     others are created empty before (a racing creator must be waited for while no
     stream is held) and updated like the existing ones.
     """
-    from .ledger import (
-        AppliedStock,
-        Shortfall,
-        change_rule,
-        insufficient_stock,
-        unknown_locations,
-    )
-
-    now = timezone.now()
-    wanted = sorted({(c.location_id, c.variant_id) for c in changes})
-    location_ids = sorted({key[0] for key in wanted})
+    batch = _Batch(changes, allow_short=allow_short, created_variant_ids=created_variant_ids)
     with connection.cursor() as cursor:
+        batch.prepare(None)
+        batch.lock(cursor)
+        batch.plan(None)
+        if batch.missing:
+            batch.create(cursor)
+        batch.reserve(cursor, variant_skus)
+        batch.number()
+        batch.write(cursor, batch.encoders(actor, reference_type, reference_id))
+    return batch.finish(actor, reference_type, reference_id)
+
+
+def stock_apply_bulk_batches(
+    *,
+    batches: Iterable[Sequence],
+    actor,
+    reference_type: str,
+    reference_id: str,
+    created_variant_ids: Collection[int] = (),
+    variant_skus: Mapping[int, str] | None = None,
+    after_batch: Callable[[object], None] | None = None,
+) -> None:
+    """`stock_apply_bulk` of each batch in turn (each validated here), `after_batch`
+    called with each result: the same rows, in a pipeline. This thread only talks to
+    the server; a worker thread does the Python between (the keys to lock, the rules,
+    the events, the COPY data) while the server runs the statement before (psycopg
+    releases the GIL while it waits), instead of the server waiting for Python and
+    Python for the server. Per batch the server reads (locks) the next batch's levels
+    before it takes this one's COPYs, so the next batch's rules are checked meanwhile.
+
+    A level the next batch shares with this one is not read (this one has not written
+    it yet): the next starts from its state after this one. A batch refused (or an
+    `after_batch` raising) leaves the batches before it written: the caller's
+    transaction rolls back."""
+    from .ledger import _changes_check
+
+    def planned(batch: _Batch, previous: _Batch | None) -> None:
+        _changes_check(batch.changes)
+        batch.plan(previous)
+
+    batches = iter(batches)
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-bulk")
+    try:
+        with connection.cursor() as cursor:
+            changes = next(batches, None)
+            if changes is None:
+                return
+            current = _Batch(changes, allow_short=False, created_variant_ids=created_variant_ids)
+            current.prepare(None)
+            current.lock(cursor)
+            plan = worker.submit(planned, current, None)
+            upcoming, prepared = None, None
+            if (changes := next(batches, None)) is not None:
+                upcoming = _Batch(
+                    changes, allow_short=False, created_variant_ids=created_variant_ids
+                )
+                prepared = worker.submit(upcoming.prepare, current)
+            while current is not None:
+                plan.result()
+                if current.missing:
+                    current.create(cursor)
+                current.reserve(cursor, variant_skus)
+                numbered = worker.submit(current.number)
+                data = [
+                    worker.submit(encode).result
+                    for encode in current.encoders(actor, reference_type, reference_id)
+                ]
+                following = None
+                if upcoming is not None:
+                    prepared.result()
+                    upcoming.lock(cursor)
+                    # After this batch's numbers (the worker runs in order): the next
+                    # batch starts from this one's levels after it.
+                    plan = worker.submit(planned, upcoming, current)
+                    if (changes := next(batches, None)) is not None:
+                        following = _Batch(
+                            changes, allow_short=False, created_variant_ids=created_variant_ids
+                        )
+                        prepared = worker.submit(following.prepare, upcoming)
+                numbered.result()
+                current.write(cursor, data)
+                applied = current.finish(actor, reference_type, reference_id)
+                if after_batch is not None:
+                    after_batch(applied)
+                current, upcoming = upcoming, following
+    finally:
+        # A failure leaves nothing for the queued work to do.
+        worker.shutdown(cancel_futures=True)
+
+
+class _Batch:
+    """One batch through the bulk path, a step at a time. The server's steps: `lock`
+    (the locations and the levels), `create` (the missing levels of variants not
+    created by this transaction), `reserve` (the streams' numbers, the ids), `write`
+    (the UPDATE and the COPYs). Python's, which use no connection (a worker thread may
+    run them): `prepare` (the keys), `plan` (the rules), `number` (seqs, events), the
+    `encoders` (COPY data). Then `finish` (discrepancies, after-commit work, result)."""
+
+    def __init__(self, changes, *, allow_short: bool, created_variant_ids: Collection[int]):
+        self.changes, self.allow_short = changes, allow_short
+        self.created_variant_ids = created_variant_ids
+        self.now = timezone.now()
+        self.missing: list[tuple[int, int]] = []
+
+    def prepare(self, previous: _Batch | None) -> None:
+        """The keys, sorted (the lock order), split into those the batch before has
+        (`previous`, not written yet: carried over), those to lock, and those of
+        created variants (per location, the range of their variant ids)."""
+        wanted = sorted({(c.location_id, c.variant_id) for c in self.changes})
+        self.wanted = wanted
+        self.keys = set(wanted)
+        self.location_ids = sorted({key[0] for key in wanted})
+        self.carried: list[tuple[int, int]] = []
+        if previous is not None:
+            self.carried = [key for key in wanted if key in previous.keys]
+            if self.carried:
+                wanted = [key for key in wanted if key not in previous.keys]
+        created = self.created_variant_ids
+        # No other transaction can see a created variant, so none can have or be
+        # creating its levels: those are looked for (only this transaction's could
+        # exist) by one range scan per location instead of a lookup per key.
+        self.ranges: dict[int, list[int]] = {}
+        locked = wanted
+        if created:
+            locked = []
+            for key in wanted:
+                if key[1] in created:
+                    bounds = self.ranges.get(key[0])
+                    if bounds is None:
+                        self.ranges[key[0]] = [key[1], key[1]]
+                    else:
+                        bounds[1] = key[1]  # sorted: the last is the highest
+                else:
+                    locked.append(key)
+        self.locked = locked
+        self.lock_arrays = [_ints(k[0] for k in locked), _ints(k[1] for k in locked)]
+        self.locations_array = _ints(self.location_ids)
+
+    def lock(self, cursor) -> None:
+        """Lock the locations and the existing levels (in (location, variant) order)."""
+        from .ledger import unknown_locations
+
         # Locked FOR KEY SHARE until commit, like ledger.locations_lock: the levels'
         # location has no foreign key constraint, so this is what keeps a location from
         # being deleted under the levels created here, and what refuses an unknown one.
         cursor.execute(
             "SELECT id, code, allows_negative_stock FROM stores_location"
             " WHERE id = ANY(%s::bigint[]) ORDER BY id FOR KEY SHARE",
-            [_ints(location_ids)],
+            [self.locations_array],
         )
         locations = {row[0]: row[1:] for row in cursor.fetchall()}
-        if len(locations) != len(location_ids):
-            raise unknown_locations(set(location_ids) - locations.keys())
+        if len(locations) != len(self.location_ids):
+            raise unknown_locations(set(self.location_ids) - locations.keys())
+        self.locations = locations
         # [id, location_id, variant_id, on_hand, reserved, reorder_point, negative_allowed]
-        levels = _lock(cursor, wanted)
-        missing = [key for key in wanted if key not in levels]
-        fresh: list[tuple[int, int]] = []  # inserted below, once, with their final values
-        if created_variant_ids and missing:
-            created = created_variant_ids
-            fresh = [key for key in missing if key[1] in created]
-            missing = [key for key in missing if key[1] not in created]
-            for key in fresh:
-                levels[key] = [None, key[0], key[1], 0, 0, 0, locations[key[0]][1]]
-        if missing:
-            cursor.execute(
-                _CREATE_SQL, [now, _ints(k[0] for k in missing), _ints(k[1] for k in missing)]
-            )
+        found = {}
+        if self.locked:
+            cursor.execute(_LOCK_SQL, self.lock_arrays)
+            found = {(row[1], row[2]): list(row) for row in cursor.fetchall()}
+        for location_id, (low, high) in sorted(self.ranges.items()):
+            cursor.execute(_RANGE_SQL, [location_id, low, high])
+            keys = self.keys
             for row in cursor.fetchall():
-                levels[(row[1], row[2])] = list(row)
-            # A racing creator made these between our lock and our insert: lock them
-            # after it committed, in order (what levels_lock does).
-            levels.update(_lock(cursor, [key for key in missing if key not in levels]))
-        before = {key: (row[3], row[4]) for key, row in levels.items()}
+                if (row[1], row[2]) in keys:
+                    found[(row[1], row[2])] = list(row)
+        self.found = found
 
-        # The rules of ledger._plan_locked (ledger.change_rule), on tuples.
+    def plan(self, previous: _Batch | None) -> None:
+        """The levels, then the rules of ledger._plan_locked (ledger.change_rule) on
+        tuples; stopped before the rules when levels must be created first (`missing`,
+        see `create`)."""
+        levels = self.found
+        if self.carried:
+            before = previous.levels
+            levels.update((key, list(before[key])) for key in self.carried)
+        # inserted by write, once, with their final values
+        self.fresh: list[tuple[int, int]] = []
+        missing = [key for key in self.wanted if key not in levels]
+        if missing and self.created_variant_ids:
+            created = self.created_variant_ids
+            self.fresh = [key for key in missing if key[1] in created]
+            missing = [key for key in missing if key[1] not in created]
+            negative_allowed = {pk: row[1] for pk, row in self.locations.items()}
+            for key in self.fresh:
+                levels[key] = [None, key[0], key[1], 0, 0, 0, negative_allowed[key[0]]]
+        self.levels, self.missing = levels, missing
+        if not missing:
+            self.rules()
+
+    def create(self, cursor) -> None:
+        """Create the missing levels empty (not those of created variants), then check
+        the rules."""
+        missing, levels = self.missing, self.levels
+        cursor.execute(
+            _CREATE_SQL, [self.now, _ints(k[0] for k in missing), _ints(k[1] for k in missing)]
+        )
+        for row in cursor.fetchall():
+            levels[(row[1], row[2])] = list(row)
+        # A racing creator made these between our lock and our insert: lock them after
+        # it committed, in order (what levels_lock does).
+        levels.update(_lock(cursor, [key for key in missing if key not in levels]))
+        self.missing = []
+        self.rules()
+
+    def rules(self) -> None:
+        from .ledger import change_rule
+
+        levels, allow_short = self.levels, self.allow_short
+        self.before = {key: (row[3], row[4]) for key, row in levels.items()}
         moves: list[list] = []  # per movement: [key, change, old, new]
         shortfalls: list[tuple[tuple[int, int], object, int]] = []  # key, change, quantity
         short: dict[int, list[int]] = {}
-        for change in changes:
+        for change in self.changes:
             key = (change.location_id, change.variant_id)
             level = levels[key]
             old_on_hand, old_reserved = level[3], level[4]
@@ -309,44 +489,92 @@ def stock_apply_bulk(
             if new_on_hand == old_on_hand and new_reserved == old_reserved:
                 continue
             moves.append([key, change, (old_on_hand, old_reserved), (new_on_hand, new_reserved)])
-        if short:
-            cursor.execute("SELECT id, sku FROM catalog_variant WHERE id = ANY(%s)", [list(short)])
-            raise insufficient_stock(short, dict(cursor.fetchall()))
+        self.moves, self.shortfalls, self.short = moves, shortfalls, short
+        self.touched = touched = sorted({move[0] for move in moves})
+        codes = {location_id: row[0] for location_id, row in self.locations.items()}
+        by_stream: dict[str, list[tuple[int, int]]] = {}
+        for key in touched:
+            by_stream.setdefault(location_stream(codes[key[0]]), []).append(key)
+        self.by_stream, self.codes = by_stream, codes
 
-        touched = sorted({move[0] for move in moves})
-        codes = {location_id: row[0] for location_id, row in locations.items()}
+    def reserve(self, cursor, variant_skus: Mapping[int, str] | None) -> None:
+        """Refuse a batch that found too little; read the SKUs the caller did not give;
+        take the streams' numbers (last, in name order, events_append's order: held
+        from here to commit) and the new levels' and movements' ids (so that the COPYs
+        write them: no RETURNING of 300,000 rows in an import)."""
+        from .ledger import insufficient_stock
+
+        if self.short:
+            cursor.execute(
+                "SELECT id, sku FROM catalog_variant WHERE id = ANY(%s)", [list(self.short)]
+            )
+            raise insufficient_stock(self.short, dict(cursor.fetchall()))
         # The events name the SKU: read only those the caller did not give.
         known = variant_skus or {}
-        unread = sorted({key[1] for key in touched if key[1] not in known})
-        skus: Mapping[int, str] = known
+        unread = sorted({key[1] for key in self.touched if key[1] not in known})
+        self.skus: Mapping[int, str] = known
         if unread:
             cursor.execute(
                 "SELECT id, sku FROM catalog_variant WHERE id = ANY(%s::bigint[])",
                 [_ints(unread)],
             )
             read = dict(cursor.fetchall())
-            skus = ChainMap(read, known) if known else read
+            self.skus = ChainMap(read, known) if known else read
+        self.firsts = {}
+        for stream in sorted(self.by_stream):
+            count = len(self.by_stream[stream])
+            self.firsts[stream] = _reserve(cursor, stream, count) - count + 1
+        self.level_ids = (
+            _ids_take(cursor, "inventory_stocklevel", len(self.fresh)) if self.fresh else []
+        )
+        self.movement_ids = (
+            _ids_take(cursor, "inventory_movement", len(self.moves)) if self.moves else []
+        )
 
-        # The streams last, in name order (events_append's order): from here to commit.
-        by_stream: dict[str, list[tuple[int, int]]] = {}
-        for key in touched:
-            by_stream.setdefault(location_stream(codes[key[0]]), []).append(key)
-        # (stream, seq, location code, sku, on_hand, reserved): kept until commit for the
-        # broadcast, so no dict per event.
+    def number(self) -> None:
+        """Give the levels their seq and new ids; list the events, as (stream, seq,
+        location code, sku, on_hand, reserved): kept until commit for the broadcast, so
+        no dict per event."""
+        levels, skus, codes = self.levels, self.skus, self.codes
         events: list[tuple[str, int, str, str, int, int]] = []
-        for stream in sorted(by_stream):
-            keys = by_stream[stream]
-            first = _reserve(cursor, stream, len(keys)) - len(keys) + 1
+        for stream in sorted(self.by_stream):
+            keys = self.by_stream[stream]
+            first = self.firsts[stream]
             code = codes[keys[0][0]]
             for offset, key in enumerate(keys):
                 level = levels[key]
                 level[7:] = [first + offset]
                 events.append((stream, first + offset, code, skus[key[1]], level[3], level[4]))
+        for pk, key in zip(self.level_ids, self.fresh, strict=True):
+            levels[key][0] = pk
+        self.events = events
 
-        if fresh:
-            _insert_fresh(cursor, fresh, levels, now)
-        fresh_keys = set(fresh)
-        updated = [key for key in touched if key not in fresh_keys]
+    def encoders(self, actor, reference_type: str, reference_id: str) -> list[Callable]:
+        """What builds the COPY data of the new levels, the events and the movements,
+        once numbered (no database: a worker thread may run them)."""
+        return [
+            lambda: _level_data(self.fresh, self.levels, self.now),
+            lambda: _event_data(self.events, self.now),
+            lambda: _movement_data(
+                self.movement_ids,
+                self.moves,
+                self.levels,
+                actor,
+                reference_type,
+                reference_id,
+                self.now,
+            ),
+        ]
+
+    def write(self, cursor, data: Sequence[Callable[[], list[bytes]]]) -> None:
+        """The UPDATE of the levels that exist and the COPYs; `data`: the encoders, or
+        what waits for a worker's results of them."""
+        levels, now = self.levels, self.now
+        level_data, event_data, movement_data = data
+        if self.fresh:
+            _copy(cursor, "inventory_stocklevel", _LEVEL_COLUMNS, level_data())
+        fresh_keys = set(self.fresh)
+        updated = [key for key in self.touched if key not in fresh_keys]
         if updated:
             rows = [levels[key] for key in updated]
             cursor.execute(
@@ -359,103 +587,114 @@ def stock_apply_bulk(
                     _ints(row[7] for row in rows),
                 ],
             )
-        if events:
-            _copy_events(cursor, events, now)
-        ids = _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, now)
+        if self.events:
+            _copy(cursor, "core_event", _EVENT_COLUMNS, event_data())
+        if self.moves:
+            _copy(cursor, "inventory_movement", _MOVEMENT_COLUMNS, movement_data())
 
-    def movement_rows():
-        return _movement_rows(ids, moves, levels, actor, reference_type, reference_id, now)
+    def finish(self, actor, reference_type: str, reference_id: str):
+        from .ledger import AppliedStock, Shortfall
 
-    # Built only when read (the discrepancies below, or a caller); once either way.
-    movement_objects = _Lazy(Movement, len(moves), movement_rows)
-    found = []
-    if shortfalls:
-        level_objects = _LazyLevels(levels, list(levels), now)
-        # As ledger._write: the movement of a shortfall is the (last) one of its level
-        # and reason.
-        movement_of = {(move[0], move[1].reason): index for index, move in enumerate(moves)}
-        found = [
-            Shortfall(
-                level_objects[key],
-                movement_objects[movement_of[(key, change.reason)]]
-                if (key, change.reason) in movement_of
-                else None,
-                quantity,
-            )
-            for key, change, quantity in shortfalls
-        ]
-        Discrepancy.objects.bulk_create(
-            [
-                Discrepancy(
-                    level=item.level,
-                    movement=item.movement,
-                    quantity_short=item.quantity_short,
-                    reference_type=reference_type,
-                    reference_id=reference_id,
+        ids, moves, levels, now = self.movement_ids, self.moves, self.levels, self.now
+        touched, before, events = self.touched, self.before, self.events
+
+        def movement_rows():
+            return _movement_rows(ids, moves, levels, actor, reference_type, reference_id, now)
+
+        # Built only when read (the discrepancies below, or a caller); once either way.
+        movement_objects = _Lazy(Movement, len(moves), movement_rows)
+        found = []
+        if self.shortfalls:
+            level_objects = _LazyLevels(levels, list(levels), now)
+            # As ledger._write: the movement of a shortfall is the (last) one of its level
+            # and reason.
+            movement_of = {(move[0], move[1].reason): index for index, move in enumerate(moves)}
+            found = [
+                Shortfall(
+                    level_objects[key],
+                    movement_objects[movement_of[(key, change.reason)]]
+                    if (key, change.reason) in movement_of
+                    else None,
+                    quantity,
                 )
-                for item in found
+                for key, change, quantity in self.shortfalls
             ]
+            Discrepancy.objects.bulk_create(
+                [
+                    Discrepancy(
+                        level=item.level,
+                        movement=item.movement,
+                        quantity_short=item.quantity_short,
+                        reference_type=reference_type,
+                        reference_id=reference_id,
+                    )
+                    for item in found
+                ]
+            )
+        # A level without a reorder point never needs an alert (alerts.alert_needed): no
+        # call for those, most of an import's.
+        crossed = [
+            levels[key][0]
+            for key in touched
+            if levels[key][5] > 0
+            and threshold_crossed(
+                before=before[key][0] - before[key][1],
+                after=levels[key][3] - levels[key][4],
+                reorder_point=levels[key][5],
+            )
+        ]
+        if crossed:
+            on_commit(lambda: stock_alerts_evaluate.delay(crossed))
+        if events:
+            on_commit(lambda: broadcast(_Sent(*event) for event in events))
+        return AppliedStock(
+            movements=movement_objects,
+            levels=_LazyLevels(levels, touched, now),
+            shortfalls=found,
         )
-    # A level without a reorder point never needs an alert (alerts.alert_needed): no
-    # call for those, most of an import's.
-    crossed = [
-        levels[key][0]
-        for key in touched
-        if levels[key][5] > 0
-        and threshold_crossed(
-            before=before[key][0] - before[key][1],
-            after=levels[key][3] - levels[key][4],
-            reorder_point=levels[key][5],
-        )
-    ]
-    if crossed:
-        on_commit(lambda: stock_alerts_evaluate.delay(crossed))
-    if events:
-        on_commit(lambda: broadcast(_Sent(*event) for event in events))
-    return AppliedStock(
-        movements=movement_objects,
-        levels=_LazyLevels(levels, touched, now),
-        shortfalls=found,
-    )
 
 
-def _insert_fresh(cursor, keys: list[tuple[int, int]], levels: dict, now: datetime) -> None:
-    """Insert the levels of `keys` (sorted) with their final balances and seq; fill in
-    their ids, taken from the sequence first so that a COPY writes them (no RETURNING
-    of 300,000 rows in an import). No ON CONFLICT: only another transaction's level
-    could conflict, and none can see these variants (a conflict is an error, and the
-    whole batch rolls back)."""
-    ids = _ids_take(cursor, "inventory_stocklevel", len(keys))
+def _level_data(keys: list[tuple[int, int]], levels: dict, now: datetime) -> list[bytes]:
+    """The COPY data of the new levels of `keys` (sorted, their ids taken), with their
+    final balances and seq. No ON CONFLICT: only another transaction's level could
+    conflict, and none can see these variants (a conflict is an error, and the whole
+    batch rolls back)."""
     updated = _timestamp(now)
     pack = _LEVEL_ROW.pack
 
     def rows() -> Iterator[bytes]:
-        for pk, key in zip(ids, keys, strict=True):
+        for key in keys:
             level = levels[key]
-            level[0] = pk
             seq = level[7] if len(level) > 7 else 0
             yield pack(
-                9, 8, pk, 8, key[0], 8, key[1], 4, level[3], 4, level[4], 4, level[5],
+                9, 8, level[0], 8, key[0], 8, key[1], 4, level[3], 4, level[4], 4, level[5],
                 1, level[6], 8, seq,
             ) + updated  # fmt: skip
 
-    _copy(cursor, "inventory_stocklevel", _LEVEL_COLUMNS, rows())
+    return _chunks("inventory_stocklevel", rows())
 
 
-def _copy(cursor, table: str, columns: Sequence[str], rows: Iterable[bytes]) -> None:
-    """COPY `rows` (each in COPY's binary format, in `columns`' order) into the table,
-    sent to the server _COPY_ROWS at a time. A balance past the integer columns' range
-    raises DataError, as the server does on the other paths."""
+def _chunks(table: str, rows: Iterable[bytes]) -> list[bytes]:
+    """`rows` (each in COPY's binary format) joined _COPY_ROWS at a time, with the
+    format's signature and trailer. A balance past the integer columns' range raises
+    DataError, as the server does on the other paths."""
     rows = iter(rows)
-    names = ", ".join(columns)
+    chunks = [_SIGNATURE]
     try:
-        with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(_SIGNATURE)
-            while chunk := b"".join(islice(rows, _COPY_ROWS)):
-                copy.write(chunk)
-            copy.write(_TRAILER)
+        while chunk := b"".join(islice(rows, _COPY_ROWS)):
+            chunks.append(chunk)
     except struct.error as error:
         raise DataError(f"{table}: integer out of range ({error})") from error
+    chunks.append(_TRAILER)
+    return chunks
+
+
+def _copy(cursor, table: str, columns: Sequence[str], chunks: Iterable[bytes]) -> None:
+    """COPY the data `chunks` (from _chunks, in `columns`' order) into the table."""
+    names = ", ".join(columns)
+    with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+        for chunk in chunks:
+            copy.write(chunk)
 
 
 def _ids_take(cursor, table: str, count: int) -> list[int]:
@@ -528,8 +767,8 @@ def _payload(code: str, sku: str, on_hand: int, reserved: int) -> dict:
     }
 
 
-def _copy_events(cursor, events, now) -> None:
-    """COPY the events; each payload's JSON written by one f-string (json.dumps of a
+def _event_data(events, now) -> list[bytes]:
+    """The COPY data of the events; each payload's JSON written by one f-string (json.dumps of a
     dict per event was most of this function), with the same keys as `_payload`. A
     jsonb value's binary format is a version byte (1) and the JSON text."""
     # The type and created_at, the same for every row.
@@ -553,7 +792,7 @@ def _copy_events(cursor, events, now) -> None:
                 (head[0], pack_seq(8, seq), kind, pack_length(len(payload)), payload, tail)
             )
 
-    _copy(cursor, "core_event", ("stream", "seq", "type", "payload", "created_at"), rows())
+    return _chunks("core_event", rows())
 
 
 def _movement_rows(ids, moves, levels, actor, reference_type, reference_id, now):
@@ -582,11 +821,8 @@ def _movement_rows(ids, moves, levels, actor, reference_type, reference_id, now)
         )
 
 
-def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, now) -> list:
-    """COPY the movements with ids taken from their sequence first; return the ids."""
-    if not moves:
-        return []
-    ids = _ids_take(cursor, "inventory_movement", len(moves))
+def _movement_data(ids, moves, levels, actor, reference_type, reference_id, now) -> list[bytes]:
+    """The COPY data of the movements, with their ids (taken from their sequence first)."""
     created = _timestamp(now)
     constant = _text(reference_type) + _text(reference_id)
     constant += _int8(actor.user_id) + _int8(actor.client_id)
@@ -617,5 +853,4 @@ def _copy_movements(cursor, moves, levels, actor, reference_type, reference_id, 
             )  # fmt: skip
             yield b"".join((head, middle, pack_seq(8, level[7]), created))
 
-    _copy(cursor, "inventory_movement", _MOVEMENT_COLUMNS, rows())
-    return ids
+    return _chunks("inventory_movement", rows())

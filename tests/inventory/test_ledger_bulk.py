@@ -18,7 +18,14 @@ from apps.catalog.models import Product, Variant
 from apps.core.errors import InsufficientStock, NotFound, ValidationFailed
 from apps.core.events import location_stream
 from apps.core.models import Event, Stream
-from apps.inventory.ledger import QUANTITY_MAX, Actor, Reason, StockChange, stock_apply
+from apps.inventory.ledger import (
+    QUANTITY_MAX,
+    Actor,
+    Reason,
+    StockChange,
+    stock_apply,
+    stock_apply_batches,
+)
 from apps.inventory.models import Discrepancy, Lot, Movement, StockLevel
 from apps.inventory.tasks import stock_alerts_evaluate
 
@@ -371,3 +378,114 @@ def test_skus_the_caller_gives_are_not_read_back(stock, django_capture_on_commit
     assert not [q["sql"] for q in queries if "catalog_variant" in q["sql"]]
     written = Event.objects.filter(stream=location_stream(a.code)).order_by("-seq")
     assert [e.payload["sku"] for e in written[: len(variants)]][::-1] == [v.sku for v in variants]
+
+
+def _batches_run(django_capture_on_commit_callbacks, batches, **kwargs):
+    """Run the batches one stock_apply at a time on the portable path, then through
+    stock_apply_batches on the bulk pipeline; return the two snapshots (or errors)."""
+    results = []
+    for minimum in (10**9, 1):
+        sent: list = []
+        alerts: list = []
+        applied: list = []
+        with (
+            mock.patch.object(ledger_bulk, "BULK_MIN_CHANGES", minimum),
+            mock.patch("apps.core.events.broadcast", sent.extend),
+            mock.patch.object(ledger_bulk, "broadcast", sent.extend),
+            mock.patch.object(stock_alerts_evaluate, "delay", alerts.append),
+            mock.patch.object(
+                ledger_bulk,
+                "stock_apply_bulk_batches",
+                wraps=ledger_bulk.stock_apply_bulk_batches,
+            ) as pipeline,
+        ):
+            try:
+                with transaction.atomic():
+                    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+                        if minimum > 1:
+                            for changes in batches:
+                                applied.append(stock_apply(changes=changes, **kwargs))
+                        else:
+                            stock_apply_batches(
+                                batches=iter(batches), after_batch=applied.append, **kwargs
+                            )
+                    snapshots = [_snapshot(item) for item in applied]
+                    call_command("check_stock")
+                    for callback in callbacks:
+                        callback()
+                    snapshot = {
+                        # Each batch's own result; the database as after the last.
+                        "batches": [
+                            {key: value for key, value in item.items() if key.startswith("app")}
+                            for item in snapshots
+                        ],
+                        **{k: v for k, v in snapshots[-1].items() if not k.startswith("app")},
+                        "broadcast": [(e.stream, e.seq, e.type, e.payload) for e in sent],
+                        "alerts": sorted(
+                            StockLevel.objects.get(pk=pk).variant_id for ids in alerts for pk in ids
+                        ),
+                    }
+                    results.append(snapshot)
+                    raise _Rollback
+            except _Rollback:
+                pass
+            except (InsufficientStock, ValidationFailed) as error:
+                results.append(
+                    (type(error), error.detail, getattr(error, "extra", None), len(applied))
+                )
+        assert pipeline.called == (minimum == 1)
+    return results
+
+
+@pytest.mark.parametrize("hinted", [False, True], ids=["plain", "created-variants"])
+def test_the_batch_pipeline_writes_exactly_what_stock_apply_per_batch_writes(
+    stock, django_capture_on_commit_callbacks, hinted
+):
+    """stock_apply_batches (an import's stock phase) against one portable stock_apply
+    per batch: the same levels, ledger rows, events, numbers and results; with levels
+    that two batches in a row share (the second reads none of them: it starts from the
+    first's unwritten state), levels that exist and levels to create (or to insert once,
+    for created variants), a level in two batches that are not neighbours, and a
+    batch at two locations."""
+    a, b, variants = stock["a"], stock["b"], stock["variants"]
+    first = [
+        StockChange(v.pk, a.pk, Reason.IMPORT, on_hand=_delta(i)) for i, v in enumerate(variants)
+    ]
+    second = [
+        # variants[30:] at A again (their levels are new in the first batch), then B
+        StockChange(v.pk, a.pk, Reason.IMPORT, on_hand=-1)
+        for v in variants[30:]
+    ] + [StockChange(v.pk, b.pk, Reason.IMPORT, on_hand=i % 3 + 1) for i, v in enumerate(variants)]
+    third = [StockChange(v.pk, a.pk, Reason.IMPORT, on_hand=2) for v in variants[:20]]
+    third += [StockChange(variants[35].pk, b.pk, Reason.RECEIPT, on_hand=1, note="again")]
+    portable, pipelined = _batches_run(
+        django_capture_on_commit_callbacks,
+        [first, second, third],
+        actor=Actor(user_id=stock["user"].pk),
+        reference_type="import",
+        reference_id="11",
+        **_created(stock, hinted),
+    )
+    assert not isinstance(portable, tuple), portable
+    assert len(portable["batches"]) == 3 and portable["broadcast"] and portable["alerts"]
+    assert pipelined == portable
+
+
+@pytest.mark.parametrize("failing", [1, 2], ids=["second-batch", "third-batch"])
+def test_the_batch_pipeline_refuses_like_stock_apply_per_batch(
+    stock, django_capture_on_commit_callbacks, failing
+):
+    """A batch that takes more than there is: the same error, after the same batches."""
+    a, variants = stock["a"], stock["variants"]
+    batches = [
+        [StockChange(v.pk, a.pk, Reason.IMPORT, on_hand=1) for v in variants] for _ in range(3)
+    ]
+    batches[failing] = [
+        *batches[failing],
+        StockChange(variants[3].pk, a.pk, Reason.IMPORT, on_hand=-50),
+    ]
+    portable, pipelined = _batches_run(
+        django_capture_on_commit_callbacks, batches, actor=Actor(), **_created(stock, True)
+    )
+    assert portable[0] is InsufficientStock and portable[-1] == failing
+    assert pipelined == portable
