@@ -34,7 +34,7 @@ from apps.catalog.models import Barcode, LocationPrice, Product, Variant
 from apps.catalog.services import CATALOG_STREAM
 from apps.core.errors import InvalidTransition, NotFound, PermissionDenied, ValidationFailed
 from apps.core.events import location_stream, on_commit, streams_last_seq
-from apps.inventory.ledger import Actor, StockChange, stock_apply
+from apps.inventory.ledger import Actor, StockChange, stock_apply_batches
 from apps.inventory.models import IMPORT_REFERENCE_TYPE, StockLevel
 from apps.stores.models import Location
 from apps.stores.selectors import location_list_managed
@@ -623,28 +623,33 @@ def _write(job: ImportJob, preview: Preview) -> int:
     skus = {variant_id: sku for sku, variant_id in ids.items()}
     if plan is not None:
         skus.update((variant_id, sku) for sku, variant_id in plan.variant_ids.items())
-    actor = Actor.of(job.uploaded_by)
-    written = 0
     size = STOCK_BATCH_BULK if connection.vendor == "postgresql" else STOCK_BATCH
     batches = [
         changes[start : start + size]
         for _, changes in sorted(by_location.items())
         for start in range(0, len(changes), size)
     ]
-    for number, batch in enumerate(batches, start=1):
-        applied = stock_apply(
-            changes=batch,
-            actor=actor,
-            reference_type=IMPORT_REFERENCE_TYPE,
-            reference_id=str(job.pk),
-            created_variant_ids=created,
-            variant_skus=skus,
-        )
+    written = number = 0
+
+    def after_batch(applied) -> None:
+        # Progress and the cancel check between batches, as the ledger writes them.
+        nonlocal written, number
         written += len(applied.movements)
+        number += 1
         done = total // 2 + (total - total // 2) * number // len(batches)
         _progress_write(
             job, done if preview.catalog_plan is not None else total * number // len(batches), total
         )
+
+    stock_apply_batches(
+        batches=batches,
+        actor=Actor.of(job.uploaded_by),
+        reference_type=IMPORT_REFERENCE_TYPE,
+        reference_id=str(job.pk),
+        created_variant_ids=created,
+        variant_skus=skus,
+        after_batch=after_batch,
+    )
     return written
 
 
