@@ -1,6 +1,7 @@
 """The write half of the catalog bulk upserts (the plan: bulk.py).
 
-`catalog_bulk_write` writes a CatalogBulkPlan's differences: on PostgreSQL one
+`catalog_bulk_write` writes a CatalogBulkPlan's differences: on PostgreSQL the new
+products, variants and barcodes by COPY (bulk_copy.py) and the changed rows by one
 `INSERT ... SELECT FROM UNNEST(...) ON CONFLICT DO UPDATE` per PG_CHUNK rows, elsewhere
 bulk_create's upsert (the same statement on SQLite).
 """
@@ -14,13 +15,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.events import event_append
 from apps.core.lookups import array_literal
 
 from .bulk import VARIANT_FIELDS, CatalogBulkPlan, VariantInput
+from .bulk_copy import copy_column, copy_rows, copy_value, copy_write, ids_take
 from .models import Barcode, Category, LocationPrice, Product, Variant
 from .services import CATALOG_STREAM
 
@@ -241,12 +243,12 @@ def _differences(plan: CatalogBulkPlan, variants: list[VariantInput], ids) -> _D
     return out
 
 
-def _differences_pg(plan, variants, ids) -> tuple[_Differences, tuple[str, str] | None]:
-    """_differences, with the arrays of the barcodes to insert."""
+def _differences_copy(plan, variants, ids) -> tuple[_Differences, str]:
+    """_differences, with the barcodes to add as COPY rows (PostgreSQL)."""
     differences = _differences(plan, variants, ids)
     add = differences.barcodes_add
-    arrays = (_pg_array([r[0] for r in add]), _pg_array([r[1] for r in add])) if add else None
-    return differences, arrays
+    columns = [copy_column([r[0] for r in add]), copy_column([r[1] for r in add])] if add else []
+    return differences, copy_rows(columns, len(add))
 
 
 def _product_rows(plan: CatalogBulkPlan, categories: dict[str, int]) -> list[tuple]:
@@ -279,26 +281,22 @@ def _event_for(variants: list[VariantInput]):
     )
 
 
-def _differences_write(differences: list[_Differences], barcode_arrays=None) -> None:
+def _differences_write(differences: list[_Differences], barcode_copy=None) -> None:
     """Barcodes dropped before any is added (a code may move between variants), then
-    location prices. `barcode_arrays` (PostgreSQL): the inserts' (ids, codes) arrays."""
+    location prices. `barcode_copy` (PostgreSQL): the added barcodes as COPY rows."""
     codes_drop = sorted({code for d in differences for _, code in d.barcodes_drop})
     for chunk in _chunks(codes_drop):
         Barcode.objects.filter(code__in=chunk).delete()
-    if barcode_arrays is None:
+    if barcode_copy is None:
         add = [row for d in differences for row in d.barcodes_add]
         for chunk in _chunks(add):
             Barcode.objects.bulk_create(
                 [Barcode(variant_id=variant_id, code=code) for variant_id, code in chunk]
             )
-    else:
+    elif any(barcode_copy):
         with connection.cursor() as cursor:
-            for ids, codes in barcode_arrays:
-                cursor.execute(
-                    "INSERT INTO catalog_barcode (variant_id, code)"
-                    " SELECT * FROM unnest(%s::bigint[], %s::text[])",
-                    [ids, codes],
-                )
+            pieces = filter(None, barcode_copy)
+            copy_write(cursor, "catalog_barcode", ("variant_id", "code"), pieces)
     by_location: dict[int, list[int]] = defaultdict(list)
     for d in differences:
         for variant_id, location_id in d.prices_drop:
@@ -315,34 +313,158 @@ def _differences_write(differences: list[_Differences], barcode_arrays=None) -> 
         )
 
 
+_VARIANT_COPY_COLUMNS = (
+    "id",
+    "sku",
+    "product_id",
+    *VARIANT_FIELDS,
+    "change_seq",
+    "name",
+    "created_at",
+    "updated_at",
+)
+
+
+def _variants_copy_rows(
+    plan: CatalogBulkPlan, variants: list[VariantInput], ids: list[int], product_ids, seq, now
+) -> str:
+    """New variants (and ids for them) as COPY rows: the input's values over a new
+    variant's defaults, as the upsert writes them."""
+    columns: list[list[str] | str] = [
+        copy_column(ids),
+        copy_column([variant.sku for variant in variants]),
+        copy_column([product_ids[variant.handle] for variant in variants]),
+    ]
+    for name in VARIANT_FIELDS:
+        default = _NEW_VARIANT[name]
+        columns.append(copy_column([variant.values.get(name, default) for variant in variants]))
+    stamp = copy_value(now)
+    columns += [copy_value(seq), "", stamp, stamp]
+    return copy_rows(columns, len(variants))
+
+
+class _CreatedMeanwhile(Exception):
+    """A row the plan found new (its handle or SKU) exists by now."""
+
+
+def _copy_new(cursor, table: str, columns: tuple[str, ...], pieces) -> None:
+    """COPY new rows (the futures of their copy_rows text) in a savepoint. Raises
+    _CreatedMeanwhile, having written none of them, when one of them was created since
+    the plan read (the unique index refuses it): the caller then upserts them like the
+    others, as the portable path does. Any other refusal is raised again by the upsert."""
+    try:
+        with transaction.atomic():
+            copy_write(cursor, table, columns, (piece.result() for piece in pieces))
+    except IntegrityError as error:
+        raise _CreatedMeanwhile from error
+
+
+_PRODUCT_COPY_COLUMNS = ("id", *PRODUCT_COLUMNS, "active", "created_at", "updated_at")
+
+
+def _products_copy_rows(rows: list[tuple], ids: list[int], now) -> str:
+    values = zip(*rows, strict=True)
+    columns = [copy_column(ids), *(copy_column(list(column)) for column in values)]
+    stamp = copy_value(now)
+    columns += [copy_value(True), stamp, stamp]
+    return copy_rows(columns, len(rows))
+
+
+def _products_copy(cursor, worker, rows: list[tuple], now) -> dict[str, int]:
+    """COPY new products (_product_rows' rows), with ids taken from the sequence first;
+    return their ids by handle (see _copy_new for _CreatedMeanwhile)."""
+    if not rows:
+        return {}
+    ids = ids_take(cursor, "catalog_product", len(rows))
+    pieces = [
+        worker.submit(
+            _products_copy_rows, rows[start : start + PG_CHUNK], ids[start : start + PG_CHUNK], now
+        )
+        for start in range(0, len(rows), PG_CHUNK)
+    ]
+    _copy_new(cursor, "catalog_product", _PRODUCT_COPY_COLUMNS, pieces)
+    return dict(zip((row[0] for row in rows), ids, strict=True))
+
+
+def _variants_copy(cursor, worker, plan, variants, product_ids, seq, now) -> tuple[dict, list]:
+    """COPY the plan's new variants, with ids taken from the sequence first; return
+    their ids by SKU and the futures of their differences (_differences_copy). See
+    _copy_new for _CreatedMeanwhile."""
+    if not variants:
+        return {}, []
+    ids = ids_take(cursor, "catalog_variant", len(variants))
+    by_sku = dict(zip((variant.sku for variant in variants), ids, strict=True))
+    chunks = [
+        (variants[start : start + PG_CHUNK], ids[start : start + PG_CHUNK])
+        for start in range(0, len(variants), PG_CHUNK)
+    ]
+    pieces = [
+        worker.submit(_variants_copy_rows, plan, chunk, chunk_ids, product_ids, seq, now)
+        for chunk, chunk_ids in chunks
+    ]
+    differences = [worker.submit(_differences_copy, plan, chunk, by_sku) for chunk, _ in chunks]
+    try:
+        _copy_new(cursor, "catalog_variant", _VARIANT_COPY_COLUMNS, pieces)
+    except _CreatedMeanwhile:
+        for future in differences:
+            future.cancel()
+        raise
+    return by_sku, differences
+
+
 def _write_postgresql(
     plan: CatalogBulkPlan, product_rows: list[tuple], now, meanwhile: Callable[[], Any] | None
 ) -> list[int]:
-    """One UNNEST upsert per PG_CHUNK rows. Building a statement's arrays is most of the
-    write's Python; it runs on a worker thread while the server runs the statement
+    """The new products and variants COPYed (_products_copy, _variants_copy), the
+    others written by one UNNEST upsert per PG_CHUNK rows. Building the rows is most
+    of the write's Python; it runs on a worker thread while the server stores the rows
     before (psycopg releases the GIL while it waits), instead of the server waiting for
     Python and Python for the server. The worker only builds text: every statement is
     executed here, on the transaction's connection."""
+    new_products = [row for row in product_rows if row[0] not in plan.existing_products]
+    changed_products = [row for row in product_rows if row[0] in plan.existing_products]
     changed = [v for v in plan.variants if plan.outcome[v.sku] != "unchanged"]
+    created = [v for v in changed if plan.outcome[v.sku] == "create"]
+    updated = [v for v in changed if plan.outcome[v.sku] != "create"]
     product_ids = {handle: row["id"] for handle, row in plan.existing_products.items()}
     variant_ids = {sku: row["id"] for sku, row in plan.existing_variants.items()}
     written: list[int] = []
-    chunks = list(_chunks(changed, PG_CHUNK))
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-bulk")
     try:
         # Queued in the order they are needed: the worker keeps one step ahead.
         product_statements = [
             worker.submit(_products_statement, chunk, now)
-            for chunk in _chunks(product_rows, PG_CHUNK)
+            for chunk in _chunks(changed_products, PG_CHUNK)
         ]
-        variant_columns = [worker.submit(_variant_columns, plan, chunk) for chunk in chunks]
+        variant_columns = [
+            worker.submit(_variant_columns, plan, chunk) for chunk in _chunks(updated, PG_CHUNK)
+        ]
         with connection.cursor() as cursor:
+            try:
+                product_ids.update(_products_copy(cursor, worker, new_products, now))
+            except _CreatedMeanwhile:
+                product_statements = [
+                    worker.submit(_products_statement, chunk, now)
+                    for chunk in _chunks(product_rows, PG_CHUNK)
+                ]
             for statement in product_statements:
                 cursor.execute(*statement.result())
                 product_ids.update(cursor.fetchall())
             seq = _event_for(changed).seq if changed else 0
-            differences = []
-            for chunk, columns in zip(chunks, variant_columns, strict=True):
+            try:
+                ids, differences = _variants_copy(
+                    cursor, worker, plan, created, product_ids, seq, now
+                )
+            except _CreatedMeanwhile:
+                ids, differences, updated = {}, [], changed
+                variant_columns = [
+                    worker.submit(_variant_columns, plan, chunk)
+                    for chunk in _chunks(updated, PG_CHUNK)
+                ]
+            plan.created_variant_ids.update(ids.values())
+            variant_ids.update(ids)
+            written += ids.values()
+            for chunk, columns in zip(_chunks(updated, PG_CHUNK), variant_columns, strict=True):
                 cursor.execute(
                     *_variants_statement(
                         columns.result(), [product_ids[v.handle] for v in chunk], seq, now
@@ -355,13 +477,11 @@ def _write_postgresql(
                         plan.created_variant_ids.add(pk)
                 variant_ids.update(ids)
                 written += ids.values()
-                differences.append(worker.submit(_differences_pg, plan, chunk, ids))
+                differences.append(worker.submit(_differences_copy, plan, chunk, ids))
         results = [future.result() for future in differences]
         plan.variant_ids = variant_ids
         after = worker.submit(meanwhile) if meanwhile is not None else None
-        _differences_write(
-            [d for d, _ in results], [arrays for _, arrays in results if arrays is not None]
-        )
+        _differences_write([d for d, _ in results], [rows for _, rows in results])
         if after is not None:
             after.result()
     finally:

@@ -1,9 +1,10 @@
-"""The PostgreSQL write of catalog_bulk_write (UNNEST upserts chunk by chunk, each
-chunk's arrays built on a worker thread while the server runs the chunk before, a column
-with one value throughout passed once) writes exactly what the portable bulk_create
-path writes: the same rows, barcodes, location prices, catalog event and change_seq,
-and the same ids in the plan for the stock write. Each path runs on the same data inside
-a savepoint that is rolled back in between."""
+"""The PostgreSQL write of catalog_bulk_write (new rows COPYed with ids taken from
+their sequences, changed rows by UNNEST upserts chunk by chunk, each chunk's rows built
+on a worker thread while the server stores the chunk before, a column with one value
+throughout passed once) writes exactly what the portable bulk_create path writes: the
+same rows, barcodes, location prices, catalog event and change_seq, and the same ids in
+the plan for the stock write. Each path runs on the same data inside a savepoint that is
+rolled back in between."""
 
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ def _inputs(store) -> tuple[dict, list]:
                     "price": Decimal("5.00"),
                     "compare_at_price": Decimal("7.50") if index % 2 else None,
                     "option1_name": "Colour",
-                    "option1_value": ["red", "NULL", 'say "hi"', "a,b", "back\\slash"][index],
+                    "option1_value": ["red\tand\nblue", "NULL", 'say "hi"', "a,b", "back\\slash"][
+                        index
+                    ],
                     "active": index != 3,
                     "tracking": Variant.Tracking.LOT if index == 4 else Variant.Tracking.NONE,
                 },
@@ -96,11 +99,13 @@ def _snapshot() -> dict:
     }
 
 
-def _run(store, *, portable: bool) -> tuple[dict, dict]:
+def _run(store, *, portable: bool, since_the_plan=None) -> tuple[dict, dict]:
     try:
         with transaction.atomic():
             products, variants = _inputs(store)
             plan = catalog_bulk_plan(products=products, variants=variants)
+            if since_the_plan is not None:
+                since_the_plan()
             if portable:
                 with mock.patch.object(bulk, "_write_postgresql", bulk._write_portable):
                     written = catalog_bulk_write(plan=plan)
@@ -151,7 +156,7 @@ def test_the_chunked_write_matches_the_portable_one(catalog, monkeypatch):
         for sku, row in rows.items()
     }
     assert [cap[f"CAP-{index}"]["option1_value"] for index in range(5)] == [
-        "red",
+        "red\tand\nblue",
         "NULL",
         'say "hi"',
         "a,b",
@@ -173,6 +178,35 @@ def test_the_chunked_write_matches_the_portable_one(catalog, monkeypatch):
         ("CAP-1", catalog.pk, Decimal("4.50")),
     ]
     assert ("cap", "Cap", "Acme", "", "Hats > Caps", True) in snapshot["products"]
+
+
+@pytest.mark.parametrize("created", ["variant", "product"])
+def test_a_row_created_since_the_plan_read_is_updated_as_on_the_portable_path(
+    catalog, monkeypatch, created
+):
+    """The new products and variants are COPYed; when one of them was created in the
+    meantime (the plan read before it), the COPY is undone and they are upserted, as
+    the portable path's upsert does: the result is the same."""
+    monkeypatch.setattr(bulk, "PG_CHUNK", 3)
+
+    def since_the_plan():
+        if created == "variant":
+            mug = Product.objects.get(handle="mug")
+            Variant.objects.create(product=mug, sku="CAP-2", price="1.00", option1_name="Old")
+        else:
+            Product.objects.create(handle="cap", name="Old cap", brand="Other")
+
+    portable = _run(catalog, portable=True, since_the_plan=since_the_plan)
+    copied = _run(catalog, portable=False, since_the_plan=since_the_plan)
+
+    assert copied["snapshot"] == portable["snapshot"]
+    assert copied["written"] == portable["written"]
+    assert copied["variant_ids"] is True
+    cap = {row[0]: row for row in copied["snapshot"]["variants"]}["CAP-2"]
+    assert cap[1:4] == ("cap", "", Decimal("5.00"))
+    assert ("cap", "Cap", "Acme", "", "Hats > Caps", True) in copied["snapshot"]["products"]
+    expected = [f"CAP-{index}" for index in range(5) if created == "product" or index != 2]
+    assert copied["created"] == [*expected, "SOLO-1"]
 
 
 def test_a_failing_chunk_writes_nothing(catalog, monkeypatch):
