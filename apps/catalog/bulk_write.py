@@ -427,7 +427,7 @@ def _write_postgresql(
     created = [v for v in changed if plan.outcome[v.sku] == "create"]
     updated = [v for v in changed if plan.outcome[v.sku] != "create"]
     product_ids = {handle: row["id"] for handle, row in plan.existing_products.items()}
-    variant_ids = {sku: row["id"] for sku, row in plan.existing_variants.items()}
+    variant_ids = dict(plan.existing_ids)
     written: list[int] = []
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-bulk")
     try:
@@ -521,7 +521,7 @@ def _write_portable(
         product_ids.update(Product.objects.filter(handle__in=chunk).values_list("handle", "id"))
 
     changed = [v for v in plan.variants if plan.outcome[v.sku] != "unchanged"]
-    variant_ids = {sku: row["id"] for sku, row in plan.existing_variants.items()}
+    variant_ids = dict(plan.existing_ids)
     if changed:
         seq = _event_for(changed).seq
         rows = []

@@ -8,7 +8,8 @@ one array parameter (`= ANY(%s)`) on PostgreSQL, plain placeholders elsewhere.
 
 from __future__ import annotations
 
-from django.db import connection
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, connections
 from django.db.models import F, Lookup
 
 # Values per read: PostgreSQL pays per statement for planning with the whole array, so
@@ -64,3 +65,23 @@ def array_literal(values: list) -> str:
         texts = [text.replace("\\", "\\\\").replace('"', '\\"') for text in texts]
     # Nearly always nothing to escape: checked once on the whole instead of per value.
     return '{"' + '","'.join(texts) + '"}'
+
+
+def rows_read(queryset) -> list[tuple]:
+    """The rows of a `values_list()` queryset, as its iteration gives them. On
+    PostgreSQL the SQL Django compiles is run on a cursor and fetched at once when no
+    selected field needs converting there: iterating the queryset fetches 100 rows at a
+    time through the compiler (a 100k-row import's reads of its variants: 0.35 -> 0.15 s
+    of CPU)."""
+    compiler = queryset.query.get_compiler(queryset.db)
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:
+        return []
+    database = connections[queryset.db]
+    selected = [column for column, _, _ in compiler.select]
+    if database.vendor != "postgresql" or compiler.get_converters(selected):
+        return list(queryset)
+    with database.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()

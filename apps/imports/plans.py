@@ -217,4 +217,5 @@ def _catalog_unpack(packed: tuple) -> CatalogBulkPlan:
         },
         categories=categories,
         changed_products=changed_products,
+        existing_ids={sku: row["id"] for sku, row in existing_variants.items()},
     )

@@ -8,18 +8,21 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import attrgetter, itemgetter
 
 from apps.catalog.bulk import (
+    VARIANT_ROW,
     CatalogBulkPlan,
     ProductInput,
     VariantInput,
+    barcode_pairs_existing,
     barcodes_existing,
     catalog_bulk_plan,
     products_existing,
     variants_existing,
 )
 from apps.catalog.models import Barcode, Variant
-from apps.core.lookups import AnyOf, any_of_chunks
+from apps.core.lookups import AnyOf, any_of_chunks, rows_read
 from apps.inventory.models import StockLevel
 from apps.stores.models import Location
 from apps.stores.selectors import location_list_managed
@@ -37,6 +40,9 @@ KEEP = object()
 SAMPLE_SIZE = 5
 # (on hand, reserved) where a variant has no stock level yet.
 NO_LEVEL = (0, 0)
+TRACKING = VARIANT_ROW.index("tracking")
+# levels_read's rows: (location_id, variant_id, on_hand, reserved).
+LEVEL_KEY, LEVEL_COUNTS = itemgetter(0, 1), itemgetter(2, 3)
 
 
 @dataclass(slots=True)  # slots: a big file has hundreds of thousands of these
@@ -153,10 +159,10 @@ def levels_read(
             levels_of_chunk = levels_of_chunk.filter(location_id=location_list[0])
         else:
             levels_of_chunk = levels_of_chunk.filter(AnyOf("location_id", location_list))
-        for location_id, variant_id, on_hand, reserved in levels_of_chunk.values_list(
-            "location_id", "variant_id", "on_hand", "reserved"
-        ):
-            levels[location_id, variant_id] = (on_hand, reserved)
+        rows = rows_read(
+            levels_of_chunk.values_list("location_id", "variant_id", "on_hand", "reserved")
+        )
+        levels.update(zip(map(LEVEL_KEY, rows), map(LEVEL_COUNTS, rows), strict=True))
     return levels
 
 
@@ -276,12 +282,12 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
     tracking_values = set(Variant.Tracking.values)
     handle_limit = 255
 
-    def chunk_read_quickly(chunk: list[Row]) -> list[ParsedRow] | None:
-        """The chunk's rows read, when checks over its whole columns show that no row of
-        it has an error; None otherwise (the chunk is then read row by row, which
-        reports each error). Cells are stripped text (parsers.cell_text)."""
+    def chunk_read_quickly(chunk: list[Row], columns: dict) -> list[ParsedRow] | None:
+        """The chunk's rows read, when checks over its whole columns (`columns`, its
+        columns_of) show that no row of it has an error; None otherwise (the chunk is
+        then read row by row, which reports each error). Cells are stripped text
+        (parsers.cell_text)."""
         size = len(chunk)
-        columns = columns_of(chunk, present)
         for values in columns.values():
             if cells.control_character("".join(filter(None, values))) is not None:
                 return None
@@ -499,9 +505,12 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
         return out if ok else None
 
     parsed: dict[int, ParsedRow] = {}
+    file_skus: list[str | None] = []  # each row's sku cell, for the duplicate check
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
-        quick = chunk_read_quickly(chunk)
+        columns = columns_of(chunk, present)
+        file_skus += columns["sku"] if "sku" in columns else [None] * len(chunk)
+        quick = chunk_read_quickly(chunk, columns)
         if quick is not None:
             parsed.update(zip([row.number for row in chunk], quick, strict=True))
         else:
@@ -516,14 +525,18 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
     by_number = {row.number: row for row in rows}
     # Over every row that names a sku, not only the valid ones: otherwise a row whose
     # twin has another error would be written as if it were the only one.
-    duplicates_mark(rows, columns_of(rows, ["sku"])["sku"], "sku", "sku", errors)
-    barcode_rows: dict[str, set[str]] = defaultdict(set)
-    for out in parsed.values():
-        for code in out.barcodes or ():
-            barcode_rows[code].add(out.sku)
+    duplicates_mark(rows, file_skus, "sku", "sku", errors)
+    # code -> the skus listing it; a code listed once (nearly always) has one sku, kept as
+    # itself instead of a set of one.
+    listed = [(code, out.sku) for out in parsed.values() for code in out.barcodes or ()]
+    barcode_rows: dict[str, str | set[str]] = dict(listed)
+    listed_twice = len(listed) != len(barcode_rows)
+    if listed_twice:
+        barcode_rows = defaultdict(set)
+        for code, sku in listed:
+            barcode_rows[code].add(sku)
     # A row lists a barcode once: no two skus share one when no code is given twice.
-    given = sum(len(out.barcodes) for out in parsed.values() if out.barcodes)
-    for number, out in parsed.items() if given != len(barcode_rows) else ():
+    for number, out in parsed.items() if listed_twice else ():
         for code in out.barcodes or ():
             if len(barcode_rows[code]) > 1:
                 others = ", ".join(sorted(barcode_rows[code] - {out.sku}))
@@ -535,20 +548,32 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
     # The file's variants as they are, with their barcodes, read once for these checks
     # and for the plan.
     existing = variants_existing({out.sku for out in parsed.values()})
-    known = {sku: (row["id"], row["tracking"]) for sku, row in existing.items()}
-    sku_of = {row["id"]: sku for sku, row in existing.items()}
-    existing_barcodes = barcodes_existing(sku_of)
+    known = {sku: (row[0], row[TRACKING]) for sku, row in existing.items()}
+    sku_of = {row[0]: sku for sku, row in existing.items()}
+    pairs = barcode_pairs_existing(sku_of)
+    existing_barcodes = barcodes_existing(sku_of, pairs)
     # Barcodes that belong to a variant not in this file (or kept by it). Most of a
     # file's barcodes are its own variants' (read above); only the others are looked up.
     file_barcodes = {out.sku: out.barcodes for out in parsed.values()}
-    owners = {
-        code: sku_of[variant_id]
-        for variant_id, codes in existing_barcodes.items()
-        for code in codes
-        if code in barcode_rows
-    }
+    if listed_twice:
+        owned = [(variant_id, code) for variant_id, code in pairs if code in barcode_rows]
+    else:
+        # Only the codes a variant of the file has and another sku of the file lists
+        # can be in error: the pairs (variant, code) the file does not list itself, in
+        # C over sets (a re-import lists exactly those it has).
+        id_of = {sku: row[0] for sku, row in existing.items()}
+        mine = set(
+            zip(
+                map(id_of.get, map(itemgetter(1), listed)),
+                map(itemgetter(0), listed),
+                strict=True,
+            )
+        )
+        owned = [pair for pair in set(pairs) - mine if pair[1] in barcode_rows]
+    owners = {code: sku_of[variant_id] for variant_id, code in owned}
+    known_codes = set(map(itemgetter(1), pairs))
     owner_ids: dict[str, int] = {}
-    for chunk in any_of_chunks(code for code in barcode_rows if code not in owners):
+    for chunk in any_of_chunks(code for code in barcode_rows if code not in known_codes):
         owner_ids.update(
             Barcode.objects.filter(AnyOf("code", chunk)).values_list("code", "variant_id")
         )
@@ -556,7 +581,7 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
     for chunk in any_of_chunks(others):
         sku_of.update(Variant.objects.filter(AnyOf("id", chunk)).values_list("id", "sku"))
     owners.update((code, sku_of[variant_id]) for code, variant_id in owner_ids.items())
-    for number, out in parsed.items():
+    for number, out in parsed.items() if owners else ():
         for code in out.barcodes or ():
             owner = owners.get(code)
             if owner and owner != out.sku:
@@ -575,9 +600,11 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
     for out in parsed.values():
         product = products.get(out.handle)
         if product is None:
-            product = products[out.handle] = ProductInput(handle=out.handle)
-        for key, value in out.product.items():
-            product.values.setdefault(key, value)
+            products[out.handle] = ProductInput(out.handle, dict(out.product))
+        elif out.product:
+            setdefault = product.values.setdefault
+            for key, value in out.product.items():
+                setdefault(key, value)
     existing_products = products_existing(products)
     stock_by_row: dict[int, list[StockDiff]] = {}
     # A chunk of rows at a time, so only that chunk's stock levels are held (a 100k-row
@@ -631,20 +658,18 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
         del levels
 
     bad = preview.invalid_rows
-    variants = []
-    for number, out in parsed.items():
-        if number in bad:
-            continue
-        variants.append(
-            VariantInput(
-                sku=out.sku,
-                handle=out.handle,
-                values=out.values,
-                barcodes=out.barcodes,
-                location_prices=out.prices,
-            )
+    valid = [out for number, out in parsed.items() if number not in bad] if bad else parsed.values()
+    variants = list(
+        map(
+            VariantInput,
+            map(attrgetter("sku"), valid),
+            map(attrgetter("handle"), valid),
+            map(attrgetter("values"), valid),
+            map(attrgetter("barcodes"), valid),
+            map(attrgetter("prices"), valid),
         )
-        preview.skus[number] = out.sku
+    )
+    preview.skus = {number: out.sku for number, out in parsed.items() if number not in bad}
     used = {v.handle for v in variants}
     plan = catalog_bulk_plan(
         products={h: p for h, p in products.items() if h in used},
