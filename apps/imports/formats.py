@@ -150,6 +150,14 @@ def columns_of(rows: list[Row], keys) -> dict[str, list[str | None]]:
         values = [row.values for row in rows]
         return {key: [row_values.get(key) for row_values in values] for key in keys}
     raws = list(map(attrgetter("raw"), rows))
+    if len(set(map(len, raws))) == 1:
+        # Rows read from one file are as wide as its header: one pass over the rows
+        # turns all of them into columns (a pass per column touched every row again).
+        by_position = list(zip(*raws, strict=True))
+        return {
+            key: [None] * len(rows) if index.get(key) is None else list(by_position[index[key]])
+            for key in keys
+        }
     return {
         key: [None] * len(rows)
         if index.get(key) is None

@@ -136,8 +136,11 @@ def _block_texts(block: list, width: int) -> tuple[list[list[str]], list[bool]]:
         ]
     # zip stops at the shortest row: every row is at least `width` long here.
     columns = list(zip(*block, strict=False))[:width]
-    rows = list(map(list, zip(*map(_column_texts, columns), strict=True)))
-    filled = list(map(any, rows))
+    texts = list(map(_column_texts, columns))
+    rows = list(map(list, zip(*texts, strict=True)))
+    # A row with its first cell filled has text: a block whose first column is all
+    # filled (nearly always) is not looked at row by row.
+    filled = [True] * len(rows) if texts and all(texts[0]) else list(map(any, rows))
     if longest > width:  # a row with text only right of the header is not blank
         filled = [
             has_text or any(map(cell_text, values[width:]))
@@ -170,7 +173,16 @@ def _table_from(raw_rows, file_type: str, **extra) -> Table:
     number, count, blank_run = header_number, 0, 0
     kept = table.rows
     while block := list(islice(iterator, ROWS_BLOCK)):
-        for texts, has_text in zip(*_block_texts(block, width), strict=True):
+        texts_of_rows, filled = _block_texts(block, width)
+        if all(filled) and count + len(filled) <= max_rows:
+            # No blank row and within the limit: the loop below would number and keep
+            # every row, as this does.
+            kept += zip(range(number + 1, number + len(filled) + 1), texts_of_rows, strict=True)
+            number += len(filled)
+            count += len(filled)
+            blank_run = 0
+            continue
+        for texts, has_text in zip(texts_of_rows, filled, strict=True):
             number += 1
             if not has_text:
                 blank_run += 1

@@ -1,6 +1,8 @@
 """The preview's plumbing: progress per chunk while validating, and the upload's cells
 read from the spreadsheet once (the apply reads them back)."""
 
+from random import Random
+
 import pytest
 from django.core.files.storage import default_storage
 
@@ -123,3 +125,32 @@ def test_bytes_read_as_csv_are_still_refused_under_a_workbook_name(hq_admin, mon
     assert job.status == "refused"
     assert "is not an Excel workbook" in job.message
     assert reads == ["cells.csv", "cells.xlsx"]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_cells_read_by_blocks_are_those_read_cell_by_cell(monkeypatch, seed):
+    """Random sheets (blank rows, short and long rows, blank first cells, numbers,
+    booleans, quoted formulas), read a few rows at a time: the rows kept and their texts
+    are those of cell_text on each cell, numbered as the user sees them."""
+    random = Random(seed)
+    monkeypatch.setattr(parsers, "ROWS_BLOCK", random.choice([1, 3, 7, 50]))
+    cells = ["", " a ", "b", "'=x", None, 1.0, 2.5, 7, True, "", "", "c d"]
+    header = ["sku", "name", "price", "stock"]
+    raw = [header]
+    for _ in range(random.randint(0, 40)):
+        if random.random() < 0.2:
+            raw.append([])
+            continue
+        length = random.randint(1, 6)
+        values = [random.choice(cells) for _ in range(length)]
+        if random.random() < 0.6 and values[0] in ("", None):
+            values[0] = "x"  # most rows have their first cell filled
+        raw.append(values)
+    width = len(header)
+    expected = []
+    for number, values in enumerate(raw[1:], start=2):
+        texts = [parsers.cell_text(v) for v in values[:width]]
+        texts += [""] * (width - len(texts))
+        if any(texts) or any(parsers.cell_text(v) for v in values[width:]):
+            expected.append((number, texts))
+    assert parsers._table_from(iter(raw), "xlsx").rows == expected
