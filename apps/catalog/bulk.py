@@ -36,6 +36,8 @@ PRODUCT_FIELDS = ("name", "brand", "description", "category_path")
 # The fields of variants_existing's rows, in their order.
 VARIANT_ROW = ("id", "sku", "product__handle", *VARIANT_FIELDS)
 _POSITION = {name: position for position, name in enumerate(VARIANT_ROW)}
+# The keys of products_existing's rows, in their order.
+_PRODUCT_ROW = ("id", "handle", "name", "brand", "description", "category_path")
 KEEP = object()  # "leave as it is" for optional inputs
 
 
@@ -98,11 +100,14 @@ def products_existing(handles) -> dict[str, dict[str, Any]]:
     PRODUCT_FIELDS), for the handles that exist."""
     existing: dict[str, dict[str, Any]] = {}
     for chunk in any_of_chunks(sorted(handles)):
-        for row in Product.objects.filter(AnyOf("handle", chunk)).values(
-            "id", "handle", "name", "brand", "description", "category__path"
+        for row in rows_read(
+            Product.objects.filter(AnyOf("handle", chunk)).values_list(
+                "id", "handle", "name", "brand", "description", "category__path"
+            )
         ):
-            row["category_path"] = row.pop("category__path") or ""
-            existing[row["handle"]] = row
+            product = dict(zip(_PRODUCT_ROW, row, strict=True))
+            product["category_path"] = product["category_path"] or ""
+            existing[row[1]] = product
     return existing
 
 

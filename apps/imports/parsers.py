@@ -112,7 +112,9 @@ def _column_texts(values: tuple) -> list[str]:
     kinds = set(map(type, values))
     if kinds == {str}:
         texts = list(map(str.strip, values))
-        if any(map(str.startswith, texts, repeat("'"))):
+        # A quote anywhere in the column (one search over its text) before a look at
+        # the start of each cell.
+        if "'" in "".join(texts) and any(map(str.startswith, texts, repeat("'"))):
             texts = [
                 text[1:] if text[:1] == "'" and text[1:2] in FORMULA_STARTS else text
                 for text in texts
