@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.catalog.models import Barcode, Variant
-from apps.core.lookups import AnyOf
+from apps.core.lookups import AnyOf, rows_read
 from tests.factories import BarcodeFactory, VariantFactory
 
 pytestmark = pytest.mark.django_db
@@ -51,3 +51,13 @@ def test_postgres_passes_one_array_parameter(variants):
     ids = list(range(1, 4001))
     sql = str(Variant.objects.filter(AnyOf("product_id", ids)).explain())
     assert "bigint[]" in sql
+
+
+def test_rows_read_gives_what_iterating_the_queryset_gives(variants):
+    variants[0].compare_at_price = None
+    variants[0].save()
+    fields = ("id", "sku", "product__handle", "price", "compare_at_price", "active", "tracking")
+    wanted = Variant.objects.filter(AnyOf("sku", ["A-1", "0042", "NULL", "missing"]))
+    assert sorted(rows_read(wanted.values_list(*fields))) == sorted(wanted.values_list(*fields))
+    assert rows_read(Variant.objects.filter(AnyOf("sku", [])).values_list("id")) == []
+    assert rows_read(Variant.objects.none().values_list("id")) == []
