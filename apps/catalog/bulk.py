@@ -37,7 +37,7 @@ PRODUCT_FIELDS = ("name", "brand", "description", "category_path")
 VARIANT_ROW = ("id", "sku", "product__handle", *VARIANT_FIELDS)
 _POSITION = {name: position for position, name in enumerate(VARIANT_ROW)}
 # The keys of products_existing's rows, in their order.
-_PRODUCT_ROW = ("id", "handle", "name", "brand", "description", "category_path")
+_PRODUCT_ROW = ("id", "handle", *PRODUCT_FIELDS)
 KEEP = object()  # "leave as it is" for optional inputs
 
 
@@ -78,9 +78,6 @@ class CatalogBulkPlan:
     # Ids of the variants catalog_bulk_write inserted (PostgreSQL; empty elsewhere): no
     # other transaction sees them until commit, so no one else can stock them meanwhile.
     created_variant_ids: set[int] = field(default_factory=set)
-
-    def variant_id(self, sku: str) -> int | None:
-        return self.existing_ids.get(sku)
 
 
 def variants_existing(skus) -> dict[str, tuple]:

@@ -18,13 +18,6 @@ NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _SPECIAL = ("\\", "\t", "\n", "\r")
 
-_IDS_SQL = """
-WITH sequence AS MATERIALIZED (
-    SELECT pg_get_serial_sequence(%s, 'id')::regclass AS name
-)
-SELECT nextval(sequence.name) FROM sequence, generate_series(1, %s)
-"""
-
 
 def copy_value(value) -> str:
     """One value as COPY's text format writes it."""
@@ -67,12 +60,6 @@ def copy_rows(columns: Sequence[list[str] | str], count: int) -> str:
             merged.append(column)
     parts = [repeat(column, count) if isinstance(column, str) else column for column in merged]
     return "\n".join(map("\t".join, zip(*parts, strict=True))) + "\n" if count else ""
-
-
-def ids_take(cursor, table: str, count: int) -> list[int]:
-    """`count` new ids from the table's sequence, in increasing order."""
-    cursor.execute(_IDS_SQL, [table, count])
-    return sorted(row[0] for row in cursor.fetchall())
 
 
 def copy_write(cursor, table: str, columns: Sequence[str], pieces: Iterable[str]) -> None:

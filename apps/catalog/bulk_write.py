@@ -20,9 +20,10 @@ from django.utils import timezone
 
 from apps.core.events import event_append
 from apps.core.lookups import array_literal
+from apps.core.rows import ids_take
 
 from .bulk import VARIANT_FIELDS, CatalogBulkPlan, VariantInput
-from .bulk_copy import copy_column, copy_rows, copy_value, copy_write, ids_take
+from .bulk_copy import copy_column, copy_rows, copy_value, copy_write
 from .models import Barcode, Category, LocationPrice, Product, Variant
 from .services import CATALOG_STREAM
 

@@ -91,3 +91,21 @@ def rows_insert(objs: Sequence[models.Model]) -> None:
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+# Ids taken from a table's sequence before a COPY writes its rows (the ledger's and the
+# catalog's bulk writes). The sequence is looked up once (MATERIALIZED): written inside
+# nextval(), the lookup and the text-to-regclass cast ran for every row (0.65 s of the
+# server for 283,000 ids).
+_IDS_SQL = """
+WITH sequence AS MATERIALIZED (
+    SELECT pg_get_serial_sequence(%s, 'id')::regclass AS name
+)
+SELECT nextval(sequence.name) FROM sequence, generate_series(1, %s)
+"""
+
+
+def ids_take(cursor, table: str, count: int) -> list[int]:
+    """`count` new ids from the table's sequence, in increasing order (PostgreSQL)."""
+    cursor.execute(_IDS_SQL, [table, count])
+    return sorted(row[0] for row in cursor.fetchall())

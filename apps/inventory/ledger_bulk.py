@@ -47,6 +47,7 @@ from django.utils import timezone
 
 from apps.core.events import broadcast, location_stream, on_commit
 from apps.core.models import Event, Stream
+from apps.core.rows import ids_take
 
 from .alerts import threshold_crossed
 from .models import Discrepancy, Movement, StockLevel
@@ -90,15 +91,6 @@ UPDATE inventory_stocklevel AS l
   FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::bigint[])
        AS v(id, on_hand, reserved, seq)
  WHERE l.id = v.id
-"""
-# Ids taken from a table's sequence before its COPY. The sequence is looked up once
-# (MATERIALIZED): written inside nextval(), the lookup and the text-to-regclass cast ran
-# for every row (0.65 s of the server for 283,000 ids).
-_IDS_SQL = """
-WITH sequence AS MATERIALIZED (
-    SELECT pg_get_serial_sequence(%s, 'id')::regclass AS name
-)
-SELECT nextval(sequence.name) FROM sequence, generate_series(1, %s)
 """
 _EVENT_COLUMNS = ("stream", "seq", "type", "payload", "created_at")
 _LEVEL_COLUMNS = (
@@ -392,24 +384,15 @@ class _Batch:
                     locked.append(key)
         self.locked = locked
         self.lock_arrays = [_ints(k[0] for k in locked), _ints(k[1] for k in locked)]
-        self.locations_array = _ints(self.location_ids)
 
     def lock(self, cursor) -> None:
         """Lock the locations and the existing levels (in (location, variant) order)."""
-        from .ledger import unknown_locations
+        from .ledger import locations_lock
 
-        # Locked FOR KEY SHARE until commit, like ledger.locations_lock: the levels'
-        # location has no foreign key constraint, so this is what keeps a location from
-        # being deleted under the levels created here, and what refuses an unknown one.
-        cursor.execute(
-            "SELECT id, code, allows_negative_stock FROM stores_location"
-            " WHERE id = ANY(%s::bigint[]) ORDER BY id FOR KEY SHARE",
-            [self.locations_array],
-        )
-        locations = {row[0]: row[1:] for row in cursor.fetchall()}
-        if len(locations) != len(self.location_ids):
-            raise unknown_locations(set(self.location_ids) - locations.keys())
-        self.locations = locations
+        # Locked FOR KEY SHARE until commit: the levels' location has no foreign key
+        # constraint, so this is what keeps a location from being deleted under the
+        # levels created here, and what refuses an unknown one.
+        self.locations = locations_lock(self.location_ids)
         # [id, location_id, variant_id, on_hand, reserved, reorder_point, negative_allowed]
         found = {}
         if self.locked:
@@ -438,9 +421,9 @@ class _Batch:
             created = self.created_variant_ids
             self.fresh = [key for key in missing if key[1] in created]
             missing = [key for key in missing if key[1] not in created]
-            negative_allowed = {pk: row[1] for pk, row in self.locations.items()}
+            locations = self.locations
             for key in self.fresh:
-                levels[key] = [None, key[0], key[1], 0, 0, 0, negative_allowed[key[0]]]
+                levels[key] = [None, key[0], key[1], 0, 0, 0, locations[key[0]][1]]
         self.levels, self.missing = levels, missing
         if not missing:
             self.rules()
@@ -525,10 +508,10 @@ class _Batch:
             count = len(self.by_stream[stream])
             self.firsts[stream] = _reserve(cursor, stream, count) - count + 1
         self.level_ids = (
-            _ids_take(cursor, "inventory_stocklevel", len(self.fresh)) if self.fresh else []
+            ids_take(cursor, "inventory_stocklevel", len(self.fresh)) if self.fresh else []
         )
         self.movement_ids = (
-            _ids_take(cursor, "inventory_movement", len(self.moves)) if self.moves else []
+            ids_take(cursor, "inventory_movement", len(self.moves)) if self.moves else []
         )
 
     def number(self) -> None:
@@ -695,12 +678,6 @@ def _copy(cursor, table: str, columns: Sequence[str], chunks: Iterable[bytes]) -
     with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
         for chunk in chunks:
             copy.write(chunk)
-
-
-def _ids_take(cursor, table: str, count: int) -> list[int]:
-    """`count` new ids from the table's sequence, in increasing order."""
-    cursor.execute(_IDS_SQL, [table, count])
-    return sorted(row[0] for row in cursor.fetchall())
 
 
 def _level_row(level: list, now: datetime) -> tuple:
