@@ -105,18 +105,26 @@ def test_ledger_row_whose_level_is_missing_is_named(stocked, store_a, capsys):
     assert "MISMATCH sku=TEE-M location=SA1 on_hand=5 ledger_on_hand=0" in out
 
 
+def _repoint_level(level_pk: int, **columns: int) -> None:
+    """Point a level and its ledger rows at other ids (raw SQL: what no service does)."""
+    assignments = ", ".join(f"{column} = %s" for column in columns)
+    values = list(columns.values())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE inventory_stocklevel SET {assignments} WHERE id = %s",  # noqa: S608
+            [*values, level_pk],
+        )
+        cursor.execute(
+            f"UPDATE inventory_movement SET {assignments} WHERE level_id = %s",  # noqa: S608
+            [*values, level_pk],
+        )
+
+
 def test_level_whose_variant_is_missing_is_named(stocked, store_b, capsys):
     tee, _ = stocked
     level = StockLevel.objects.get(location=store_b, variant=tee)
-    with connection.cursor() as cursor:
-        # Its ledger rows follow it, so only the missing variant is wrong.
-        cursor.execute(
-            "UPDATE inventory_stocklevel SET variant_id = %s WHERE id = %s", [10**9, level.pk]
-        )
-        cursor.execute(
-            "UPDATE inventory_movement SET variant_id = %s WHERE level_id = %s",
-            [10**9, level.pk],
-        )
+    # Its ledger rows follow it, so only the missing variant is wrong.
+    _repoint_level(level.pk, variant_id=10**9)
     with pytest.raises(CommandError, match="1 stock level"):
         call_command("check_stock")
     out = capsys.readouterr().out
@@ -129,15 +137,8 @@ def test_level_whose_location_is_missing_is_named(stocked, store_b, capsys):
     # whose location is gone.
     tee, _ = stocked
     level = StockLevel.objects.get(location=store_b, variant=tee)
-    with connection.cursor() as cursor:
-        # Its ledger rows follow it, so only the missing location is wrong.
-        cursor.execute(
-            "UPDATE inventory_stocklevel SET location_id = %s WHERE id = %s", [10**9, level.pk]
-        )
-        cursor.execute(
-            "UPDATE inventory_movement SET location_id = %s WHERE level_id = %s",
-            [10**9, level.pk],
-        )
+    # Its ledger rows follow it, so only the missing location is wrong.
+    _repoint_level(level.pk, location_id=10**9)
     with pytest.raises(CommandError, match="1 stock level"):
         call_command("check_stock")
     out = capsys.readouterr().out
@@ -149,15 +150,7 @@ def test_level_whose_location_is_missing_is_named(stocked, store_b, capsys):
 def test_level_without_variant_nor_location_is_one_problem_named_twice(stocked, store_b, capsys):
     tee, _ = stocked
     level = StockLevel.objects.get(location=store_b, variant=tee)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE inventory_stocklevel SET variant_id = %s, location_id = %s WHERE id = %s",
-            [10**9, 10**9 + 1, level.pk],
-        )
-        cursor.execute(
-            "UPDATE inventory_movement SET variant_id = %s, location_id = %s WHERE level_id = %s",
-            [10**9, 10**9 + 1, level.pk],
-        )
+    _repoint_level(level.pk, variant_id=10**9, location_id=10**9 + 1)
     with pytest.raises(CommandError, match="1 stock level"):
         call_command("check_stock")
     out = capsys.readouterr().out

@@ -49,11 +49,27 @@ def test_location_nothing_names_is_deleted(store_a):
     assert not Location.objects.filter(code="SA1").exists()
 
 
+def _backend_pid() -> int:
+    """This thread's PostgreSQL backend."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
 def _waiting_for_a_lock(pid: int) -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
         row = cursor.fetchone()
     return row is not None and row[0] == "Lock"
+
+
+def _until_waiting_for_a_lock(pids: list, failure: str) -> None:
+    """Until the backend whose pid the other thread put in `pids` waits for a lock."""
+    for _ in range(200):
+        if pids and _waiting_for_a_lock(pids[0]):
+            return
+        time.sleep(0.05)
+    raise AssertionError(failure)
 
 
 @pytest.mark.postgres
@@ -77,21 +93,15 @@ def test_deletion_racing_the_first_level_waits_for_it_and_is_refused():
             wait_for(commit_now, "the deleter to wait")
 
     def deleter():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            deleter_pid.append(cursor.fetchone()[0])
+        deleter_pid.append(_backend_pid())
         with pytest.raises(ProtectedError):
             location_delete(location=Location.objects.get(pk=location.pk))
 
     threads = [start_thread(writer, errors)]
     wait_for(level_written, "the writer's level")
     threads.append(start_thread(deleter, errors))
-    for _ in range(200):  # until the deleter waits for the writer's lock on the location
-        if deleter_pid and _waiting_for_a_lock(deleter_pid[0]):
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError("the deleter never waited for the writer")
+    # Until the deleter waits for the writer's lock on the location.
+    _until_waiting_for_a_lock(deleter_pid, "the deleter never waited for the writer")
     commit_now.set()
     join_all(threads, errors)
     assert Location.objects.filter(pk=location.pk).exists()
@@ -113,9 +123,7 @@ def test_level_racing_the_deletion_waits_for_it_and_is_refused():
             wait_for(commit_now, "the writer to wait")
 
     def writer():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            writer_pid.append(cursor.fetchone()[0])
+        writer_pid.append(_backend_pid())
         with pytest.raises(NotFound) as refused, transaction.atomic():
             stock_apply(
                 changes=[StockChange(variant.pk, location.pk, Reason.RECEIPT, on_hand=3)],
@@ -128,12 +136,8 @@ def test_level_racing_the_deletion_waits_for_it_and_is_refused():
     threads = [start_thread(deleter, errors)]
     wait_for(deleted, "the deletion")
     threads.append(start_thread(writer, errors))
-    for _ in range(200):  # until the writer waits for the deleter's lock on the location
-        if writer_pid and _waiting_for_a_lock(writer_pid[0]):
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError("the writer never waited for the deletion")
+    # Until the writer waits for the deleter's lock on the location.
+    _until_waiting_for_a_lock(writer_pid, "the writer never waited for the deletion")
     commit_now.set()
     join_all(threads, errors)
     assert not Location.objects.filter(pk=location.pk).exists()
