@@ -9,7 +9,12 @@ from decimal import Decimal
 from apps.core.money import parse_money
 
 SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$")
-HANDLE = re.compile(r"^[-a-zA-Z0-9_]+$")
+# A product handle: these characters, at most HANDLE_MAX of them.
+HANDLE_CHARS = "[-a-zA-Z0-9_]"
+HANDLE = re.compile(f"^{HANDLE_CHARS}+$")
+HANDLE_MAX = 255
+# The longest SKU or barcode (code_text).
+CODE_MAX = 64
 TRUE_WORDS = {"true", "yes", "y", "1", "t"}
 FALSE_WORDS = {"false", "no", "n", "0", "f"}
 
@@ -72,14 +77,14 @@ def code_text(value: str, what: str) -> str:
             f"{what} `{value}` is in scientific notation: Excel destroyed the number. "
             "Format the column as Text and type the full code again."
         )
-    if len(value) > 64:
-        raise CellError(f"{what} `{value[:20]}...` is longer than 64 characters")
+    if len(value) > CODE_MAX:
+        raise CellError(f"{what} `{value[:20]}...` is longer than {CODE_MAX} characters")
     return value
 
 
 # SCIENTIFIC over many codes joined by line breaks (codes hold no line break: they are
 # checked for control characters first).
-SCIENTIFIC_LINES = re.compile(r"^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$", re.MULTILINE)
+SCIENTIFIC_LINES = re.compile(SCIENTIFIC.pattern, re.MULTILINE)
 
 
 def codes_accepted(values: list[str]) -> bool:
@@ -92,7 +97,7 @@ def codes_accepted(values: list[str]) -> bool:
     joined = "\n".join(values)
     if ("E" in joined or "e" in joined) and SCIENTIFIC_LINES.search(joined):
         return False
-    return max(map(len, values)) <= 64
+    return max(map(len, values)) <= CODE_MAX
 
 
 def money(value: str, what: str) -> Decimal:

@@ -137,7 +137,7 @@ def _block_texts(block: list, width: int) -> tuple[list[list[str]], list[bool]]:
             for values in block
         ]
     # zip stops at the shortest row: every row is at least `width` long here.
-    columns = list(zip(*block, strict=False))[:width]
+    columns = list(islice(zip(*block, strict=False), width))
     texts = list(map(_column_texts, columns))
     rows = list(map(list, zip(*texts, strict=True)))
     # A row with its first cell filled has text: a block whose first column is all

@@ -603,7 +603,8 @@ def _write(job: ImportJob, preview: Preview) -> int:
         _progress_write(job, total // 2 if preview.stock else total, total)
     if not preview.stock:
         return 0
-    by_location, unknown = built[0] if built else _stock_changes(preview.stock, {})
+    # Without a catalog plan no SKU's id is known yet: all are read.
+    by_location, unknown = built[0] if built else (defaultdict(list), list(preview.stock))
     # Only the ids of the others are read.
     missing = sorted({diff.sku for diff in unknown})
     ids: dict[str, int] = {}
@@ -637,9 +638,7 @@ def _write(job: ImportJob, preview: Preview) -> int:
         written += len(applied.movements)
         number += 1
         done = total // 2 + (total - total // 2) * number // len(batches)
-        _progress_write(
-            job, done if preview.catalog_plan is not None else total * number // len(batches), total
-        )
+        _progress_write(job, done if plan is not None else total * number // len(batches), total)
 
     stock_apply_batches(
         batches=batches,

@@ -34,7 +34,7 @@ from .formats import Row, columns_of, columns_present
 
 CHUNK = 4000
 # A whole column of handles joined by line breaks, each as cells.HANDLE allows.
-HANDLES = re.compile(r"[-a-zA-Z0-9_]+(?:\n[-a-zA-Z0-9_]+)*")
+HANDLES = re.compile(f"{cells.HANDLE_CHARS}+(?:\n{cells.HANDLE_CHARS}+)*")
 # A price left blank: the variant's price is kept.
 KEEP = object()
 SAMPLE_SIZE = 5
@@ -280,7 +280,7 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
     with_active, with_tracking = "active" in present, "tracking" in present
     with_barcode, with_category = "barcode" in present, "category" in present
     tracking_values = set(Variant.Tracking.values)
-    handle_limit = 255
+    handle_limit = cells.HANDLE_MAX
 
     def chunk_read_quickly(chunk: list[Row], columns: dict) -> list[ParsedRow] | None:
         """The chunk's rows read, when checks over its whole columns (`columns`, its
@@ -418,7 +418,7 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
         if not handle:
             error(row, "product_handle", "product_handle is required")
             ok = False
-        elif not cells.HANDLE.match(handle) or len(handle) > 255:
+        elif not cells.HANDLE.match(handle) or len(handle) > cells.HANDLE_MAX:
             error(
                 row,
                 "product_handle",
