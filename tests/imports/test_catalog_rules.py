@@ -391,4 +391,5 @@ def test_barcode_owners_on_random_files_follow_the_rule(hq_admin, seed):
                 message = f"barcode `{code}` already belongs to sku {owner}"
                 expected.append((number, "barcode", message))
     job = run(hq_admin, csv_bytes(rows))
+    assert job.status == "previewed", job.message
     assert errors_of(job) == expected

@@ -68,7 +68,7 @@ def test_unexpected_error_in_apply_fails_the_job_and_writes_nothing(hq_admin, st
     data = b"sku,product_handle,product_name,price,stock@SA1\nA,tee,Tee,1,3\n"
     job = run(hq_admin, data)
     assert job.status == "previewed", job.message
-    real_stock_apply = services.stock_apply_batches
+    real_apply_batches = services.stock_apply_batches
 
     def broken(**kwargs):
         raise RuntimeError("boom")
@@ -80,7 +80,7 @@ def test_unexpected_error_in_apply_fails_the_job_and_writes_nothing(hq_admin, st
     assert not Variant.objects.exists() and not Product.objects.exists()
     assert not Movement.objects.exists() and not StockLevel.objects.exists()
     # The user uploads the file again and it applies.
-    monkeypatch.setattr(services, "stock_apply_batches", real_stock_apply)
+    monkeypatch.setattr(services, "stock_apply_batches", real_apply_batches)
     job = run(hq_admin, data)
     job = import_job_confirm(actor=hq_admin, job_id=job.pk, run_now=True)
     assert job.status == "applied"

@@ -173,7 +173,7 @@ def test_worker_killed_mid_apply_leaves_nothing_and_the_job_can_be_retried(
     data = csv_bytes([["A", "tee", "Tee", "1", "", "", "3", "4"]], header=header)
     job = run(hq_admin, data)
     calls = []
-    real_stock_apply = services.stock_apply_batches
+    real_apply_batches = services.stock_apply_batches
 
     def dying_stock_apply(*, after_batch, **kwargs):
         def dying_after(applied):
@@ -182,7 +182,7 @@ def test_worker_killed_mid_apply_leaves_nothing_and_the_job_can_be_retried(
             if len(calls) == 1:  # after the first location's batch: half-way through
                 raise SystemExit("worker killed")
 
-        return real_stock_apply(after_batch=dying_after, **kwargs)
+        return real_apply_batches(after_batch=dying_after, **kwargs)
 
     monkeypatch.setattr(services, "stock_apply_batches", dying_stock_apply)
     with pytest.raises(SystemExit):
@@ -192,7 +192,7 @@ def test_worker_killed_mid_apply_leaves_nothing_and_the_job_can_be_retried(
     assert not Variant.objects.exists() and not Product.objects.exists()
     assert not Movement.objects.exists() and not StockLevel.objects.exists()
 
-    monkeypatch.setattr(services, "stock_apply_batches", real_stock_apply)
+    monkeypatch.setattr(services, "stock_apply_batches", real_apply_batches)
     job = import_job_retry(actor=hq_admin, job_id=job.pk, run_now=True)
     assert job.status == "applied"
     assert sorted(StockLevel.objects.values_list("location__code", "on_hand")) == [
