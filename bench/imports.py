@@ -32,7 +32,11 @@ def run(args) -> list[dict]:
     # an earlier run, apps.imports keeps parsed cells by content), and its ~100 MB per
     # run go when it ends.
     with tempfile.TemporaryDirectory(prefix="omo-bench-imports-") as media:
-        return run_child("bench.imports", DATABASE, [str(count)], {"MEDIA_ROOT": media})
+        # The apply queues the planner-statistics task for a worker; here no worker
+        # runs, so the bench runs it itself after the apply (timed on its own row) and
+        # its queued message goes to a broker in memory, not to a Redis nobody reads.
+        env = {"MEDIA_ROOT": media, "CELERY_BROKER_URL": "memory://"}
+        return run_child("bench.imports", DATABASE, [str(count)], env)
 
 
 def _xlsx(count: int) -> bytes:
@@ -132,7 +136,7 @@ def _child(count: int) -> list[dict]:
 
     from apps.accounts.models import User
     from apps.imports.resources import VariantAdminResource
-    from apps.imports.services import import_job_confirm, import_job_create
+    from apps.imports.services import import_job_confirm, import_job_create, statistics_refresh
     from apps.inventory.models import Movement
     from apps.stores.models import Location
 
@@ -170,8 +174,13 @@ def _child(count: int) -> list[dict]:
     apply_cpu = time.process_time() - cpu
     apply_server_cpu = _cpu_since(server_before, connection)
     assert job.status == "applied", job.message
-    movements = Movement.objects.count()
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # What a worker runs next, from the task the apply's commit queued (the job is
+    # already applied and shown as such): before the re-import, as in production.
+    started = time.perf_counter()
+    statistics_refresh()
+    analyze_seconds = time.perf_counter() - started
+    movements = Movement.objects.count()
 
     writes: list[str] = []
 
@@ -222,6 +231,13 @@ def _child(count: int) -> list[dict]:
             + _server_note(apply_server_cpu),
             10,
         ),
+        (
+            "then the worker's ANALYZE task (untimed in apply)",
+            analyze_seconds,
+            "s",
+            "planner statistics of the 5 catalog/stock tables, queued at commit",
+            None,
+        ),
         ("peak memory (child RSS)", rss_peak, "MB", f"{rss_before:.0f} MB before the import", 500),
         (
             "re-import same file (all unchanged)",
@@ -245,7 +261,7 @@ def _child(count: int) -> list[dict]:
         verdict = "" if target is None else ("ok" if value <= target else "over")
         if measure.startswith("re-import") and (writes or new_movements):
             verdict = "over (writes)"
-        if target is None:
+        if unit == "rows/s":
             verdict = f"{fast_rate / baseline_rate:.0f}x faster"
         out.append(
             {
@@ -254,7 +270,9 @@ def _child(count: int) -> list[dict]:
                 "value": round(value, 2) if unit != "rows/s" else round(value),
                 "unit": unit,
                 "baseline": baseline,
-                "target": f"<= {target} {unit}" if target else "faster than baseline",
+                "target": f"<= {target} {unit}"
+                if target
+                else ("faster than baseline" if unit == "rows/s" else "(none)"),
                 "verdict": verdict,
             }
         )
