@@ -25,7 +25,7 @@ from apps.accounts.services import api_client_authenticate
 from apps.stores.selectors import location_list_readable_by_client
 
 from . import presence
-from .events import location_stream, stream_last_seq
+from .events import events_read, location_stream, stream_last_seq
 from .models import Event
 from .relay import SIGNAL_STREAMS, Relay, Wire, relay_acquire, setting_or_env, wire_text
 
@@ -43,12 +43,8 @@ SUBPROTOCOL_PREFIX = "token."
 
 
 def _replay_page(stream: str, after: int) -> list[tuple[int, Wire | None]]:
-    rows = (
-        Event.objects.filter(stream=stream, seq__gt=after)
-        .order_by("seq")
-        .values_list("seq", "type", "payload")[:REPLAY_PAGE]
-    )
-    return [(seq, wire_text(stream, {"type": t, "seq": seq, **p})) for seq, t, p in rows]
+    found, _ = events_read({stream: after}, limit=REPLAY_PAGE)
+    return [(seq, wire_text(stream, message)) for _, seq, message in found]
 
 
 def _history_check(stream: str, after: int) -> tuple[int, bool]:
@@ -56,7 +52,14 @@ def _history_check(stream: str, after: int) -> tuple[int, bool]:
     last = stream_last_seq(stream)
     if after >= last:
         return last, True
-    return last, Event.objects.filter(stream=stream, seq=after + 1).exists()
+    # The row holding event after + 1 is the first row past `after`: a pack's first_seq.
+    first = (
+        Event.objects.filter(stream=stream, seq__gt=after)
+        .order_by("seq")
+        .values_list("seq", "first_seq")
+        .first()
+    )
+    return last, first is not None and (first[1] or first[0]) <= after + 1
 
 
 def _readable_codes(client, codes: list[str]) -> set[str]:

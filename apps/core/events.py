@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
+import json
 import logging
 import os
 import threading
@@ -32,7 +33,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 
-from .models import Event, Stream
+from .models import Event, Stream, event_messages
 
 logger = logging.getLogger(__name__)
 
@@ -631,9 +632,62 @@ def broadcast(events: Iterable[Event]) -> None:
         _broadcaster.submit(layer, list(events))
 
 
+# Events per pack (Event.first_seq): small enough that a reader starting in the middle
+# of one throws little away, big enough that a row's overhead is spread thin.
+PACK_SIZE = 500
+
+# The rows after each stream's position, in `order`, until they hold `limit` events (the
+# running sum of each row's event count; a pack is never split, so a page holds up to
+# PACK_SIZE - 1 more). The inner LIMIT bounds the rows read whatever the packs hold.
+_READ_SQL = """
+SELECT stream, seq, type, payload, first_seq FROM (
+    SELECT id, stream, seq, type, payload, first_seq,
+        SUM(seq - COALESCE(first_seq, seq) + 1) OVER (ORDER BY {order}) AS upto,
+        seq - COALESCE(first_seq, seq) + 1 AS size
+    FROM core_event WHERE {where} ORDER BY {order} LIMIT %s
+) page WHERE upto - size < %s ORDER BY {order}
+"""
+
+
+def events_read(
+    positions: dict[str, int], *, limit: int, order: str = "seq"
+) -> tuple[list[tuple[str, int, dict]], bool]:
+    """(stream, seq, message) of the committed events after each stream's position,
+    packs expanded, about `limit` of them in `order` ("seq": one stream's; "id": several
+    streams', in commit order within each); and whether more may follow."""
+    if order not in ("seq", "id"):
+        raise ValueError(order)
+    if not positions:
+        return [], False
+    where = " OR ".join(["(stream = %s AND seq > %s)"] * len(positions))
+    params = [value for item in positions.items() for value in item]
+    with connection.cursor() as cursor:
+        cursor.execute(_READ_SQL.format(where=where, order=order), [*params, limit, limit])
+        rows = cursor.fetchall()
+    found, held = [], 0
+    for stream, seq, type_, payload, first_seq in rows:
+        held += seq - (seq if first_seq is None else first_seq) + 1
+        found += [
+            (stream, number, message)
+            for number, message in event_messages(seq, type_, json.loads(payload), first_seq)
+            if number > positions[stream]
+        ]
+    # Fewer rows than the LIMIT, holding fewer events than asked: that was everything.
+    return found, len(rows) >= limit or held >= limit
+
+
 def events_after(*, stream: str, after: int, limit: int = 1000) -> list[Event]:
-    """Committed events of a stream after a sequence number, in order."""
-    return list(Event.objects.filter(stream=stream, seq__gt=after).order_by("seq")[:limit])
+    """Committed events of a stream after a sequence number, in order; a pack's as
+    unsaved Event instances of their own."""
+    found, _ = events_read({stream: after}, limit=limit)
+    return [
+        Event(stream=stream, seq=seq, type=message["type"], payload=_payload_of(message))
+        for _, seq, message in found
+    ]
+
+
+def _payload_of(message: dict) -> dict:
+    return {key: value for key, value in message.items() if key not in ("type", "seq")}
 
 
 def stream_last_seq(stream: str) -> int:

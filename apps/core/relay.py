@@ -36,19 +36,18 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db.models import Q
 
 from apps.accounts.models import ApiClient
 
 from . import presence
 from .events import (
+    events_read,
     is_classic_redis_layer,
     layer_message_bodies,
     redis_receive_batch,
     stream_group,
     stream_last_seq,
 )
-from .models import Event
 
 logger = logging.getLogger(__name__)
 _env = environ.Env()
@@ -121,20 +120,12 @@ class _StreamState:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def _events_since(positions: dict[str, int]) -> list[tuple[str, int, Wire | None]]:
-    """One query: the events after each stream's position, oldest first."""
-    condition = Q()
-    for stream, position in positions.items():
-        condition |= Q(stream=stream, seq__gt=position)
-    rows = (
-        Event.objects.filter(condition)
-        .order_by("id")  # within one stream, id order is seq order (the stream row lock)
-        .values_list("stream", "seq", "type", "payload")[:POLL_BATCH]
-    )
-    return [
-        (stream, seq, wire_text(stream, {"type": type_, "seq": seq, **payload}))
-        for stream, seq, type_, payload in rows
-    ]
+def _events_since(positions: dict[str, int]) -> tuple[list[tuple[str, int, Wire | None]], bool]:
+    """One query: the events after each stream's position, oldest first; and whether
+    more may follow."""
+    # Within one stream, id order is seq order (the stream row lock).
+    found, more = events_read(positions, limit=POLL_BATCH, order="id")
+    return [(stream, seq, wire_text(stream, message)) for stream, seq, message in found], more
 
 
 class Relay:
@@ -339,7 +330,7 @@ class Relay:
                 if not positions:
                     break
                 try:
-                    rows = await poll(positions)
+                    rows, more = await poll(positions)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -347,7 +338,7 @@ class Relay:
                     break
                 for stream, seq, wire in rows:
                     self.accept(stream, seq, wire)
-                if len(rows) < POLL_BATCH:
+                if not more:
                     break
 
     async def _heartbeat_loop(self) -> None:

@@ -22,7 +22,8 @@ with set-based SQL instead of the ORM:
 - the created variants' levels, events and movements written with COPY in its binary
   format, each row packed by one struct call (level and movement ids are taken from
   their sequences first, so the returned movements carry their pk like
-  `bulk_create`'s, and name their level's).
+  `bulk_create`'s, and name their level's); the events as packs of PACK_SIZE of one
+  stream (Event.first_seq), which every reader expands to the portable path's events.
 
 The returned movements and levels are built as model instances only when a caller reads
 them: an import only counts them, and 300,000 instances cost seconds.
@@ -34,18 +35,19 @@ of the batch (rules, events, COPY data) and of the next one while the server run
 
 from __future__ import annotations
 
+import json
 import struct
 from collections import ChainMap
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from itertools import islice
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from itertools import groupby, islice
+from operator import itemgetter
 
 from django.db import DataError, connection
 from django.utils import timezone
 
-from apps.core.events import broadcast, location_stream, on_commit
+from apps.core.events import PACK_SIZE, broadcast, location_stream, on_commit
 from apps.core.models import Event, Stream
 from apps.core.rows import ids_take
 
@@ -92,7 +94,7 @@ UPDATE inventory_stocklevel AS l
        AS v(id, on_hand, reserved, seq)
  WHERE l.id = v.id
 """
-_EVENT_COLUMNS = ("stream", "seq", "type", "payload", "created_at")
+_EVENT_COLUMNS = ("stream", "seq", "type", "payload", "created_at", "first_seq")
 _LEVEL_COLUMNS = (
     "id",
     "location_id",
@@ -733,6 +735,10 @@ class _Sent:
         return f"{self.stream}#{self.seq} {self.type}"
 
 
+# The keys of a stock pack's rows, after its "location" (`_payload`'s order).
+_PACK_KEYS = json.dumps(["sku", "on_hand", "reserved", "available"])
+
+
 def _payload(code: str, sku: str, on_hand: int, reserved: int) -> dict:
     """A stock event's payload (the same keys as ledger._write's)."""
     return {
@@ -745,29 +751,41 @@ def _payload(code: str, sku: str, on_hand: int, reserved: int) -> dict:
 
 
 def _event_data(events, now) -> list[bytes]:
-    """The COPY data of the events; each payload's JSON written by one f-string (json.dumps of a
-    dict per event was most of this function), with the same keys as `_payload`. A
-    jsonb value's binary format is a version byte (1) and the JSON text."""
+    """The COPY data of the events, as packs (Event.first_seq) of up to PACK_SIZE events
+    of one stream each, which `event_messages` expands to `_payload`'s messages. A jsonb
+    value's binary format is a version byte (1) and the JSON text."""
     # The type and created_at, the same for every row.
-    tail = _timestamp(now)
-    kind = _text("stock")
-    # stream -> (the row's field count and stream, its location code as a JSON string)
-    heads: dict[str, tuple[bytes, str]] = {}
-    pack_seq, pack_length = _INT8.pack, _INT4.pack
+    kind, tail = _text("stock"), _timestamp(now)
+    pack_length = _INT4.pack
 
     def rows() -> Iterator[bytes]:
-        for stream, seq, code, sku, on_hand, reserved in events:
-            head = heads.get(stream)
-            if head is None:
-                head = heads[stream] = (b"\x00\x05" + _text(stream), encode_basestring_ascii(code))
-            payload = (
-                f'\x01{{"location": {head[1]}, "sku": {encode_basestring_ascii(sku)}, '
-                f'"on_hand": {on_hand}, "reserved": {reserved}, '
-                f'"available": {on_hand - reserved}}}'
-            ).encode()
-            yield b"".join(
-                (head[0], pack_seq(8, seq), kind, pack_length(len(payload)), payload, tail)
-            )
+        # `events` lists each stream's events together, numbered one after the other.
+        for stream, stream_events in groupby(events, itemgetter(0)):
+            stream_events = list(stream_events)
+            head = b"\x00\x06" + _text(stream)
+            common = json.dumps({"location": stream_events[0][2]})
+            for start in range(0, len(stream_events), PACK_SIZE):
+                pack = stream_events[start : start + PACK_SIZE]
+                values = json.dumps(
+                    [
+                        [sku, on_hand, reserved, on_hand - reserved]
+                        for _, _, _, sku, on_hand, reserved in pack
+                    ]
+                )
+                payload = (
+                    f'\x01{{"common": {common}, "keys": {_PACK_KEYS}, "rows": {values}}}'
+                ).encode()
+                yield b"".join(
+                    (
+                        head,
+                        _int8(pack[-1][1]),
+                        kind,
+                        pack_length(len(payload)),
+                        payload,
+                        tail,
+                        _int8(pack[0][1]),
+                    )
+                )
 
     return _chunks("core_event", rows())
 

@@ -30,7 +30,9 @@ def _at(location) -> dict:
             for m in movements.select_related("variant")
         ],
         "events": [
-            (e.seq, {k: v for k, v in e.payload.items() if k != "location"}) for e in events
+            (seq, {k: v for k, v in message.items() if k not in ("location", "type", "seq")})
+            for e in events
+            for seq, message in e.messages()
         ],
     }
 
