@@ -53,13 +53,16 @@ def _history_check(stream: str, after: int) -> tuple[int, bool]:
     if after >= last:
         return last, True
     # The row holding event after + 1 is the first row past `after`: a pack's first_seq.
-    first = (
+    row = (
         Event.objects.filter(stream=stream, seq__gt=after)
         .order_by("seq")
         .values_list("seq", "first_seq")
         .first()
     )
-    return last, first is not None and (first[1] or first[0]) <= after + 1
+    if row is None:
+        return last, False
+    seq, first_seq = row
+    return last, (seq if first_seq is None else first_seq) <= after + 1
 
 
 def _readable_codes(client, codes: list[str]) -> set[str]:

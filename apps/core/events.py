@@ -24,7 +24,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import redis
 from asgiref.sync import async_to_sync
@@ -638,25 +638,28 @@ PACK_SIZE = 500
 
 # The rows after each stream's position, in `order`, until they hold `limit` events (the
 # running sum of each row's event count; a pack is never split, so a page holds up to
-# PACK_SIZE - 1 more). The inner LIMIT bounds the rows read whatever the packs hold.
+# PACK_SIZE - 1 more). The innermost LIMIT bounds the rows read whatever the packs hold
+# and keeps the top-N sort of a bitmap scan; the window then runs over those rows only.
 _READ_SQL = """
 SELECT stream, seq, type, payload, first_seq FROM (
-    SELECT id, stream, seq, type, payload, first_seq,
-        SUM(seq - COALESCE(first_seq, seq) + 1) OVER (ORDER BY {order}) AS upto,
-        seq - COALESCE(first_seq, seq) + 1 AS size
-    FROM core_event WHERE {where} ORDER BY {order} LIMIT %s
+    SELECT *, SUM(size) OVER (ORDER BY {order} ROWS UNBOUNDED PRECEDING) AS upto FROM (
+        SELECT id, stream, seq, type, payload, first_seq,
+            seq - COALESCE(first_seq, seq) + 1 AS size
+        FROM core_event WHERE {where} ORDER BY {order} LIMIT %s
+    ) head
 ) page WHERE upto - size < %s ORDER BY {order}
 """
 
 
 def events_read(
-    positions: dict[str, int], *, limit: int, order: str = "seq"
+    positions: dict[str, int], *, limit: int, order: Literal["seq", "id"] = "seq"
 ) -> tuple[list[tuple[str, int, dict]], bool]:
     """(stream, seq, message) of the committed events after each stream's position,
-    packs expanded, about `limit` of them in `order` ("seq": one stream's; "id": several
-    streams', in commit order within each); and whether more may follow."""
-    if order not in ("seq", "id"):
-        raise ValueError(order)
+    packs expanded, in `order`: "seq" for one stream, "id" for several (commit order
+    within each stream); at least `limit` of them unless fewer are left, and fewer than
+    `limit` + PACK_SIZE. And whether more may follow."""
+    if order not in ("seq", "id") or (order == "seq" and len(positions) > 1):
+        raise ValueError(f"order {order!r} for {len(positions)} streams")
     if not positions:
         return [], False
     where = " OR ".join(["(stream = %s AND seq > %s)"] * len(positions))
@@ -665,11 +668,11 @@ def events_read(
         cursor.execute(_READ_SQL.format(where=where, order=order), [*params, limit, limit])
         rows = cursor.fetchall()
     found, held = [], 0
-    for stream, seq, type_, payload, first_seq in rows:
+    for stream, seq, kind, payload, first_seq in rows:
         held += seq - (seq if first_seq is None else first_seq) + 1
         found += [
             (stream, number, message)
-            for number, message in event_messages(seq, type_, json.loads(payload), first_seq)
+            for number, message in event_messages(seq, kind, json.loads(payload), first_seq)
             if number > positions[stream]
         ]
     # Fewer rows than the LIMIT, holding fewer events than asked: that was everything.
@@ -678,7 +681,7 @@ def events_read(
 
 def events_after(*, stream: str, after: int, limit: int = 1000) -> list[Event]:
     """Committed events of a stream after a sequence number, in order; a pack's as
-    unsaved Event instances of their own."""
+    unsaved Event instances of their own (so up to `limit` + PACK_SIZE - 1 of them)."""
     found, _ = events_read({stream: after}, limit=limit)
     return [
         Event(stream=stream, seq=seq, type=message["type"], payload=_payload_of(message))

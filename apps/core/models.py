@@ -48,6 +48,8 @@ class Event(models.Model):
         return f"{self.stream}#{self.seq} {self.type}"
 
     def as_message(self) -> dict:
+        """The message of a single event, as written (broadcast reads it, also of objects
+        that only look like an Event); a pack's are `messages()`."""
         return {"type": self.type, "seq": self.seq, **self.payload}
 
     def messages(self) -> list[tuple[int, dict]]:
@@ -55,14 +57,14 @@ class Event(models.Model):
 
 
 def event_messages(
-    seq: int, type: str, payload: dict, first_seq: int | None = None
+    seq: int, kind: str, payload: dict, first_seq: int | None = None
 ) -> list[tuple[int, dict]]:
     """(seq, message) of every event one Event row holds: itself, or a pack's."""
     if first_seq is None:
-        return [(seq, {"type": type, "seq": seq, **payload})]
+        return [(seq, {"type": kind, "seq": seq, **payload})]
     common, keys = payload["common"], payload["keys"]
     return [
-        (number, {"type": type, "seq": number, **common, **dict(zip(keys, values, strict=True))})
+        (number, {"type": kind, "seq": number, **common, **dict(zip(keys, values, strict=True))})
         for number, values in enumerate(payload["rows"], first_seq)
     ]
 

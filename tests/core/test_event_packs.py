@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from apps.core import relay
 from apps.core.consumers import _history_check, _replay_page
 from apps.core.events import events_after, events_read
 from apps.core.models import Event, Stream, event_messages
@@ -61,7 +62,7 @@ def test_a_pack_expands_to_its_events_in_order():
 def _pack_fields(event: Event) -> dict:
     return {
         "seq": event.seq,
-        "type": event.type,
+        "kind": event.type,
         "payload": event.payload,
         "first_seq": event.first_seq,
     }
@@ -135,3 +136,37 @@ def test_the_relay_poll_reads_packs_of_several_streams_in_commit_order(stream_a)
     assert json.loads(found[4][2].text) == {
         "type": "stock", "seq": 2, "location": "A", "sku": "b2", "on_hand": 2
     }  # fmt: skip
+
+
+def test_the_relay_poll_pages_through_interleaved_streams_without_a_gap(monkeypatch):
+    """Rows of two streams committed in turn (ids interleave), polled a few events at a
+    time as the relay does, each stream's position moving to the last event it got."""
+    Event.objects.bulk_create(
+        [
+            _single("location.A", 1, "a1"),
+            _pack("location.B", 1, ["b1", "b2", "b3"]),
+            _pack("location.A", 2, ["a2", "a3", "a4"]),
+            _single("location.B", 4, "b4"),
+            _single("location.A", 5, "a5"),
+            _pack("location.B", 5, ["b5", "b6"]),
+        ]
+    )
+    monkeypatch.setattr(relay, "POLL_BATCH", 2)
+    positions = {"location.A": 0, "location.B": 0}
+    got: dict[str, list[int]] = {"location.A": [], "location.B": []}
+    pages = 0
+    more = True
+    while more:
+        found, more = _events_since(positions)
+        pages += 1
+        for stream, seq, _ in found:
+            got[stream].append(seq)
+            positions[stream] = seq
+    assert got == {"location.A": [1, 2, 3, 4, 5], "location.B": [1, 2, 3, 4, 5, 6]}
+    assert pages > 2  # it did page, and the last page said nothing more
+    found, more = _events_since({"location.A": 0, "location.B": 0})
+    # The first page: a1, then the pack b1..b3 whole (it starts before the limit).
+    assert [(stream[-1], seq) for stream, seq, _ in found] == [
+        ("A", 1), ("B", 1), ("B", 2), ("B", 3)
+    ]  # fmt: skip
+    assert more

@@ -7,6 +7,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import transaction
 
+from apps.core import consumers
 from apps.core.models import Event
 from apps.inventory import ledger_bulk
 from apps.inventory.ledger import Actor, StockChange, stock_apply
@@ -48,6 +49,8 @@ async def test_resuming_inside_a_pack_replays_the_rest_one_by_one_then_goes_live
 ):
     monkeypatch.setattr(ledger_bulk, "BULK_MIN_CHANGES", 1)
     monkeypatch.setattr(ledger_bulk, "PACK_SIZE", 4)
+    # Replay pages of 3 events: the resume below crosses pages and packs.
+    monkeypatch.setattr(consumers, "REPLAY_PAGE", 3)
     skus = await _bulk_receive(store_a.pk)
     rows = await database_sync_to_async(
         lambda: list(Event.objects.order_by("seq").values_list("first_seq", "seq"))
@@ -55,9 +58,9 @@ async def test_resuming_inside_a_pack_replays_the_rest_one_by_one_then_goes_live
     assert rows == [(1, 4), (5, 8), (9, 10)]  # three packs, not ten rows
 
     communicator = await connect(device_a[1])
-    await send(communicator, {"type": "resume", "after": 6})  # inside the pack 5..8
-    replayed = [await receive(communicator) for _ in range(4)]
-    assert replayed == [_stock(seq, skus[seq - 1], seq) for seq in range(7, 11)]
+    await send(communicator, {"type": "resume", "after": 2})  # inside the pack 1..4
+    replayed = [await receive(communicator) for _ in range(8)]
+    assert replayed == [_stock(seq, skus[seq - 1], seq) for seq in range(3, 11)]
     assert await communicator.receive_nothing(timeout=0.3)
     variant_id = await database_sync_to_async(
         lambda: Movement.objects.get(variant__sku=skus[0]).variant_id
