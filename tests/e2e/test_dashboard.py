@@ -2,7 +2,6 @@
 through the API moves the "sales today" tile without a reload."""
 
 import json
-import threading
 import urllib.request
 import uuid
 from datetime import timedelta
@@ -13,6 +12,7 @@ from playwright.sync_api import expect
 
 from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
 from apps.inventory.models import StockLevel
+from tests.e2e.threads import run_elsewhere
 from tests.factories import VariantFactory, integration, pos_device
 
 
@@ -131,10 +131,7 @@ def test_low_stock_tile_follows_a_stock_change_live(login, asgi_server, manager_
     expect(page.get_by_test_id("dashboard-live")).to_have_text("Live updates: on")
     expect(page.get_by_test_id("tile-low-stock-value")).to_have_text("0")
 
-    # A plain thread, as a view or task would commit: Playwright's loop owns this one.
-    thread = threading.Thread(target=receive, args=(tee, store_a, -8))
-    thread.start()
-    thread.join(timeout=10)
+    run_elsewhere(receive, tee, store_a, -8)
 
     expect(page.get_by_test_id("tile-low-stock-value")).to_have_text("1")
     expect(page.get_by_test_id("tile-sales-count")).to_have_text("0")

@@ -2,13 +2,13 @@
 
 import csv
 import io
-import threading
 
 from django.db import transaction
 from playwright.sync_api import expect
 
 from apps.inventory.ledger import Actor, Reason, StockChange, stock_apply
 from apps.inventory.models import StockAlert, StockLevel, Stocktake, Transfer
+from tests.e2e.threads import run_elsewhere
 from tests.factories import BarcodeFactory, LocationFactory, VariantFactory
 
 
@@ -18,15 +18,6 @@ def apply(variant, location, quantity, reason=Reason.RECEIPT):
             changes=[StockChange(variant.pk, location.pk, reason, on_hand=quantity)],
             actor=Actor(),
         )
-
-
-def apply_elsewhere(*args, **kwargs):
-    """Commit a stock change from a plain thread, as a Django view or task would:
-    Playwright's sync API runs an event loop in the test thread, where the broadcast's
-    async_to_sync may not run."""
-    thread = threading.Thread(target=apply, args=args, kwargs=kwargs)
-    thread.start()
-    thread.join(timeout=10)
 
 
 def on_hand(variant, location):
@@ -102,7 +93,7 @@ def test_stock_numbers_update_live(login, asgi_server, manager_a, store_a):
     cell = page.locator("tr[data-sku=TEE-M] [data-field=on_hand]")
     expect(cell).to_have_text("12")
 
-    apply_elsewhere(tee, store_a, -3, reason=Reason.ADJUSTMENT)
+    run_elsewhere(apply, tee, store_a, -3, reason=Reason.ADJUSTMENT)
 
     expect(cell).to_have_text("9")
     expect(page.locator("tr[data-sku=TEE-M] [data-field=available]")).to_contain_text("9")
