@@ -10,6 +10,7 @@ write: no UPDATE, no change_seq move.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from operator import itemgetter, ne
@@ -118,13 +119,10 @@ def barcode_pairs_existing(variant_ids) -> list[tuple[int, str]]:
     return pairs
 
 
-def barcodes_existing(
-    variant_ids, pairs: list[tuple[int, str]] | None = None
-) -> dict[int, set[str]]:
-    """variant id -> its barcodes, for the variants that have some (from `pairs`, their
-    barcode_pairs_existing, when the caller read them)."""
+def barcodes_by_variant(pairs: Iterable[tuple[int, str]]) -> dict[int, set[str]]:
+    """variant id -> its barcodes, from barcode_pairs_existing's (variant id, code)."""
     existing: dict[int, set[str]] = defaultdict(set)
-    for variant_id, code in barcode_pairs_existing(variant_ids) if pairs is None else pairs:
+    for variant_id, code in pairs:
         existing[variant_id].add(code)
     return existing
 
@@ -139,7 +137,7 @@ def catalog_bulk_plan(
 ) -> CatalogBulkPlan:
     """Read the current rows for these inputs and decide each SKU's outcome. What the
     caller read already (variants_existing of these skus or more, products_existing of
-    these handles or more, barcodes_existing of these variants or more) is not read
+    these handles or more, barcodes_by_variant of these variants or more) is not read
     again."""
     if existing_products is None:
         existing_products = products_existing(products)
@@ -153,7 +151,7 @@ def catalog_bulk_plan(
     existing_ids = {current[1]: current[0] for current in currents if current is not None}
     ids = list(existing_ids.values())
     if existing_barcodes is None:
-        existing_barcodes = barcodes_existing(ids)
+        existing_barcodes = barcodes_by_variant(barcode_pairs_existing(ids))
     # Only a variant given location prices is compared with (and written over) its
     # current ones: a file without price@ columns reads none.
     priced = [

@@ -16,7 +16,7 @@ from apps.catalog.bulk import (
     ProductInput,
     VariantInput,
     barcode_pairs_existing,
-    barcodes_existing,
+    barcodes_by_variant,
     catalog_bulk_plan,
     products_existing,
     variants_existing,
@@ -551,7 +551,7 @@ def catalog_preview(rows: list[Row], *, actor, kind: str = "catalog", progress=N
     known = {sku: (row[0], row[TRACKING]) for sku, row in existing.items()}
     sku_of = {row[0]: sku for sku, row in existing.items()}
     pairs = barcode_pairs_existing(sku_of)
-    existing_barcodes = barcodes_existing(sku_of, pairs)
+    existing_barcodes = barcodes_by_variant(pairs)
     # Barcodes that belong to a variant not in this file (or kept by it). Most of a
     # file's barcodes are its own variants' (read above); only the others are looked up.
     file_barcodes = {out.sku: out.barcodes for out in parsed.values()}
