@@ -5,8 +5,8 @@ import re
 from urllib.parse import parse_qsl
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.routing import URLRouter
-from channels.testing import WebsocketCommunicator
 from django.db import transaction
 from django.urls import path, reverse
 from openpyxl import load_workbook
@@ -25,6 +25,7 @@ from apps.inventory.models import (
 from apps.inventory.services import stock_adjust
 from apps.inventory.stocktakes import stocktake_count, stocktake_start
 from apps.inventory.transfers import LineInput, transfer_create, transfer_ship
+from tests.asgi import WebsocketCommunicator
 from tests.factories import BarcodeFactory, LocationFactory, VariantFactory
 
 pytestmark = pytest.mark.django_db
@@ -660,8 +661,6 @@ def _communicator(user, code, origin="http://testserver"):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_consumer_forwards_stock_events_and_refuses_others(manager_a, store_a, store_b):
-    from asgiref.sync import sync_to_async
-
     for code, origin in (("SB1", "http://testserver"), ("SA1", "http://evil.example")):
         communicator = _communicator(manager_a, code, origin)
         await communicator.connect()
@@ -673,8 +672,8 @@ async def test_consumer_forwards_stock_events_and_refuses_others(manager_a, stor
     connected, _ = await communicator.connect()
     assert connected
     assert (await communicator.receive_json_from())["type"] == "hello"
-    variant = await sync_to_async(VariantFactory)(sku="LIVE-1")
-    await sync_to_async(apply)(variant, store_a, 4)
+    variant = await database_sync_to_async(VariantFactory)(sku="LIVE-1")
+    await database_sync_to_async(apply)(variant, store_a, 4)
     message = await communicator.receive_json_from(timeout=3)
     assert (message["type"], message["sku"], message["on_hand"]) == ("stock", "LIVE-1", 4)
     await communicator.disconnect()

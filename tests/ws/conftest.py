@@ -6,7 +6,6 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.db import transaction
 
@@ -14,6 +13,7 @@ from apps.core.events import PendingEvent, events_append
 from apps.inventory.ledger import Actor, StockChange, stock_apply
 from apps.inventory.models import Movement
 from omo_site.asgi import application
+from tests.asgi import WebsocketCommunicator
 from tests.factories import VariantFactory
 
 

@@ -66,9 +66,8 @@ async def test_unknown_token_is_closed_with_4401(db, via):
 
 
 async def test_missing_token_is_closed_with_4401(db):
-    from channels.testing import WebsocketCommunicator
-
     from omo_site.asgi import application
+    from tests.asgi import WebsocketCommunicator
 
     communicator = WebsocketCommunicator(application, "/ws/pos/")
     connected, _ = await communicator.connect()
