@@ -5,9 +5,11 @@ on SQLite they are skipped with a reason; with CI=true a missing service fails t
 """
 
 import os
+import time
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from rest_framework.test import APIClient
 
 from tests.factories import (
@@ -51,6 +53,48 @@ def pytest_runtest_setup(item):
         if IN_CI:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, and before it drops the test database on PostgreSQL: fail the
+    run if a session other than ours is still connected to it.
+
+    With Django's pool, a connection its thread never returned stays checked out: closing
+    the pool leaves it open, and only the garbage collector, whenever it runs, ends its
+    session. DROP DATABASE then failed now and then ("being accessed by other users"),
+    reported as a mere warning; here it is an error that shows the session's last query.
+    """
+    yield
+    if not settings.DATABASE_IS_POSTGRES:
+        return
+    with django_db_blocker.unblock():
+        connection.close()
+        connection.close_pool()
+        # Closed sessions take a moment to go; DROP DATABASE itself waits up to 5 seconds.
+        deadline = time.monotonic() + 5
+        while (sessions := _other_sessions()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    if sessions:
+        listed = "\n".join(
+            f"  pid {pid}, {state}, last query: {query}" for pid, state, query in sessions
+        )
+        pytest.fail(
+            f"{len(sessions)} session(s) still connected to the test database: a connection "
+            f"checked out of the pool and never returned (close it in a finally in the "
+            f"thread that used it; see tests/e2e/threads.py).\n{listed}",
+            pytrace=False,
+        )
+
+
+def _other_sessions() -> list[tuple]:
+    with connection._nodb_cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, state, left(query, 200) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            [connection.settings_dict["NAME"]],
+        )
+        return cursor.fetchall()
 
 
 @pytest.fixture
