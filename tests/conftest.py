@@ -4,6 +4,7 @@ Tests marked `postgres` need real row locks; `redis` ones need a Redis server. L
 on SQLite they are skipped with a reason; with CI=true a missing service fails them.
 """
 
+import gc
 import os
 import time
 
@@ -63,12 +64,17 @@ def django_db_setup(django_db_setup, django_db_blocker):
     With Django's pool, a connection its thread never returned stays checked out: closing
     the pool leaves it open, and only the garbage collector, whenever it runs, ends its
     session. DROP DATABASE then failed now and then ("being accessed by other users"),
-    reported as a mere warning; here it is an error that shows the session's last query.
+    reported as a mere warning. The collector is run first, so that this does not depend
+    on when it last ran; a session left after it is a connection something still holds,
+    an error that shows the session's last query.
     """
     yield
     if not settings.DATABASE_IS_POSTGRES:
         return
     with django_db_blocker.unblock():
+        # A connection nothing refers to any more goes with the collector's next run;
+        # run it now, so the check is the same on every run: what is left is held.
+        gc.collect()
         connection.close()
         connection.close_pool()
         # Closed sessions take a moment to go; DROP DATABASE itself waits up to 5 seconds.
