@@ -644,7 +644,7 @@ PACK_SIZE = 500
 # PACK_SIZE - 1 more). The innermost LIMIT bounds the rows read whatever the packs hold
 # and keeps the top-N sort of a bitmap scan; the window then runs over those rows only.
 _READ_SQL = """
-SELECT stream, seq, type, payload, first_seq FROM (
+SELECT stream, seq, type, payload, first_seq, size FROM (
     SELECT *, SUM(size) OVER (ORDER BY {order} ROWS UNBOUNDED PRECEDING) AS upto FROM (
         SELECT id, stream, seq, type, payload, first_seq,
             seq - COALESCE(first_seq, seq) + 1 AS size
@@ -671,8 +671,8 @@ def events_read(
         cursor.execute(_READ_SQL.format(where=where, order=order), [*params, limit, limit])
         rows = cursor.fetchall()
     found, held = [], 0
-    for stream, seq, kind, payload, first_seq in rows:
-        held += seq - (seq if first_seq is None else first_seq) + 1
+    for stream, seq, kind, payload, first_seq, size in rows:
+        held += size
         found += [
             (stream, number, message)
             for number, message in event_messages(seq, kind, json.loads(payload), first_seq)

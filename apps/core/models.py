@@ -8,6 +8,9 @@ transaction can get N+1. A reader that has seen N therefore never later finds a
 committed event below N that it missed, which a plain autoincrement id does not give.
 """
 
+import json
+from collections.abc import Iterable, Sequence
+
 from django.db import models
 
 
@@ -54,6 +57,11 @@ class Event(models.Model):
 
     def messages(self) -> list[tuple[int, dict]]:
         return event_messages(self.seq, self.type, self.payload, self.first_seq)
+
+
+def event_pack_json(common: dict, keys: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """A pack's payload as JSON text (what `event_messages` reads back)."""
+    return json.dumps({"common": common, "keys": list(keys), "rows": list(rows)})
 
 
 def event_messages(

@@ -777,19 +777,7 @@ def _write(plan: _Plan, reference_type: str, reference_id: str) -> AppliedStock:
         for level, c, shortage in plan.shortfalls
     ]
     # The shelf is the truth: a short sale is recorded, and raised for a manager here.
-    if found:
-        Discrepancy.objects.bulk_create(
-            [
-                Discrepancy(
-                    level=item.level,
-                    movement=item.movement,
-                    quantity_short=item.quantity_short,
-                    reference_type=reference_type,
-                    reference_id=reference_id,
-                )
-                for item in found
-            ]
-        )
+    discrepancies_record(found, reference_type, reference_id)
     _alerts_enqueue(plan, touched)
     return AppliedStock(
         movements=movements, levels={k: levels[k] for k in touched}, shortfalls=found
@@ -962,6 +950,25 @@ def _levels_update(levels: list[StockLevel], fields: list[str]) -> None:
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+
+
+def discrepancies_record(
+    found: Sequence[Shortfall], reference_type: str, reference_id: str
+) -> None:
+    """A Discrepancy per shortfall, for a manager to review (both paths' writers)."""
+    if found:
+        Discrepancy.objects.bulk_create(
+            [
+                Discrepancy(
+                    level=item.level,
+                    movement=item.movement,
+                    quantity_short=item.quantity_short,
+                    reference_type=reference_type,
+                    reference_id=reference_id,
+                )
+                for item in found
+            ]
+        )
 
 
 def _alerts_enqueue(plan: _Plan, touched: list[tuple[int, int]]) -> None:

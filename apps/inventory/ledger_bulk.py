@@ -35,7 +35,6 @@ of the batch (rules, events, COPY data) and of the next one while the server run
 
 from __future__ import annotations
 
-import json
 import struct
 from collections import ChainMap
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -48,11 +47,11 @@ from django.db import DataError, connection
 from django.utils import timezone
 
 from apps.core.events import PACK_SIZE, broadcast, location_stream, on_commit
-from apps.core.models import Event, Stream
+from apps.core.models import Event, Stream, event_pack_json
 from apps.core.rows import ids_take
 
 from .alerts import threshold_crossed
-from .models import Discrepancy, Movement, StockLevel
+from .models import Movement, StockLevel
 from .tasks import stock_alerts_evaluate
 
 # stock_apply sends batches of at least this many changes here on PostgreSQL.
@@ -578,7 +577,7 @@ class _Batch:
             _copy(cursor, "inventory_movement", _MOVEMENT_COLUMNS, movement_data())
 
     def finish(self, actor, reference_type: str, reference_id: str):
-        from .ledger import AppliedStock, Shortfall
+        from .ledger import AppliedStock, Shortfall, discrepancies_record
 
         ids, moves, levels, now = self.movement_ids, self.moves, self.levels, self.now
         touched, before, events = self.touched, self.before, self.events
@@ -604,18 +603,7 @@ class _Batch:
                 )
                 for key, change, quantity in self.shortfalls
             ]
-            Discrepancy.objects.bulk_create(
-                [
-                    Discrepancy(
-                        level=item.level,
-                        movement=item.movement,
-                        quantity_short=item.quantity_short,
-                        reference_type=reference_type,
-                        reference_id=reference_id,
-                    )
-                    for item in found
-                ]
-            )
+            discrepancies_record(found, reference_type, reference_id)
         # A level without a reorder point never needs an alert (alerts.alert_needed): no
         # call for those, most of an import's.
         crossed = [
@@ -736,7 +724,7 @@ class _Sent:
 
 
 # The keys of a stock pack's rows, after its "location" (`_payload`'s order).
-_PACK_KEYS = json.dumps(["sku", "on_hand", "reserved", "available"])
+_PACK_KEYS = ("sku", "on_hand", "reserved", "available")
 
 
 def _payload(code: str, sku: str, on_hand: int, reserved: int) -> dict:
@@ -763,18 +751,14 @@ def _event_data(events, now) -> list[bytes]:
         for stream, stream_events in groupby(events, itemgetter(0)):
             stream_events = list(stream_events)
             head = b"\x00\x06" + _text(stream)
-            common = json.dumps({"location": stream_events[0][2]})
+            common = {"location": stream_events[0][2]}
             for start in range(0, len(stream_events), PACK_SIZE):
                 pack = stream_events[start : start + PACK_SIZE]
-                values = json.dumps(
-                    [
-                        [sku, on_hand, reserved, on_hand - reserved]
-                        for _, _, _, sku, on_hand, reserved in pack
-                    ]
+                values = (
+                    [sku, on_hand, reserved, on_hand - reserved]
+                    for _, _, _, sku, on_hand, reserved in pack
                 )
-                payload = (
-                    f'\x01{{"common": {common}, "keys": {_PACK_KEYS}, "rows": {values}}}'
-                ).encode()
+                payload = b"\x01" + event_pack_json(common, _PACK_KEYS, values).encode()
                 yield b"".join(
                     (
                         head,

@@ -9,7 +9,7 @@ import pytest
 from apps.core import relay
 from apps.core.consumers import _history_check, _replay_page
 from apps.core.events import events_after, events_read
-from apps.core.models import Event, Stream, event_messages
+from apps.core.models import Event, Stream, event_pack_json
 from apps.core.relay import _events_since
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def _single(stream: str, seq: int, sku: str) -> Event:
 
 def _pack(stream: str, first: int, skus: list[str]) -> Event:
     rows = [[sku, number] for number, sku in enumerate(skus, first)]
-    payload = {"common": {"location": "A"}, "keys": KEYS, "rows": rows}
+    payload = json.loads(event_pack_json({"location": "A"}, KEYS, rows))
     return Event(
         stream=stream, seq=first + len(skus) - 1, first_seq=first, type="stock", payload=payload
     )
@@ -50,22 +50,11 @@ def stream_a():
 
 
 def test_a_pack_expands_to_its_events_in_order():
-    assert event_messages(**_pack_fields(_pack("s", 4, ["x", "y"]))) == [
+    assert _pack("s", 4, ["x", "y"]).messages() == [
         (4, _expected(4, "x")),
         (5, _expected(5, "y")),
     ]
-    assert event_messages(**_pack_fields(_single("s", 3, "z"))) == [
-        (3, _expected(3, "z", packed=False))
-    ]
-
-
-def _pack_fields(event: Event) -> dict:
-    return {
-        "seq": event.seq,
-        "kind": event.type,
-        "payload": event.payload,
-        "first_seq": event.first_seq,
-    }
+    assert _single("s", 3, "z").messages() == [(3, _expected(3, "z", packed=False))]
 
 
 def test_events_after_reads_packs_as_single_events_from_any_position(stream_a):

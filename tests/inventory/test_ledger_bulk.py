@@ -5,6 +5,7 @@ per path, inside a savepoint that is rolled back in between."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from unittest import mock
 
@@ -134,21 +135,27 @@ def _snapshot(applied) -> dict:
     }
 
 
+@contextmanager
+def _path(minimum: int, sent: list, alerts: list, spied: str):
+    """The bulk path taken from `minimum` changes on; broadcasts into `sent`, alert
+    tasks into `alerts`; yields a spy on ledger_bulk's function `spied`."""
+    with (
+        mock.patch.object(ledger_bulk, "BULK_MIN_CHANGES", minimum),
+        mock.patch("apps.core.events.broadcast", sent.extend),
+        mock.patch.object(ledger_bulk, "broadcast", sent.extend),
+        mock.patch.object(stock_alerts_evaluate, "delay", alerts.append),
+        mock.patch.object(ledger_bulk, spied, wraps=getattr(ledger_bulk, spied)) as spy,
+    ):
+        yield spy
+
+
 def _both(django_capture_on_commit_callbacks, changes, **kwargs):
     """Run the batch on each path; return (portable, bulk) snapshots or errors."""
     results = []
     for minimum in (10**9, 1):
         sent: list = []
         alerts: list = []
-        with (
-            mock.patch.object(ledger_bulk, "BULK_MIN_CHANGES", minimum),
-            mock.patch("apps.core.events.broadcast", sent.extend),
-            mock.patch.object(ledger_bulk, "broadcast", sent.extend),
-            mock.patch.object(stock_alerts_evaluate, "delay", alerts.append),
-            mock.patch.object(
-                ledger_bulk, "stock_apply_bulk", wraps=ledger_bulk.stock_apply_bulk
-            ) as bulk_path,
-        ):
+        with _path(minimum, sent, alerts, "stock_apply_bulk") as bulk_path:
             try:
                 with transaction.atomic():
                     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -395,17 +402,7 @@ def _batches_run(django_capture_on_commit_callbacks, batches, **kwargs):
         sent: list = []
         alerts: list = []
         applied: list = []
-        with (
-            mock.patch.object(ledger_bulk, "BULK_MIN_CHANGES", minimum),
-            mock.patch("apps.core.events.broadcast", sent.extend),
-            mock.patch.object(ledger_bulk, "broadcast", sent.extend),
-            mock.patch.object(stock_alerts_evaluate, "delay", alerts.append),
-            mock.patch.object(
-                ledger_bulk,
-                "stock_apply_bulk_batches",
-                wraps=ledger_bulk.stock_apply_bulk_batches,
-            ) as pipeline,
-        ):
+        with _path(minimum, sent, alerts, "stock_apply_bulk_batches") as pipeline:
             try:
                 with transaction.atomic():
                     with django_capture_on_commit_callbacks(execute=False) as callbacks:
